@@ -1,0 +1,1 @@
+"""Training, evaluation, reports and the `triage` command line."""
