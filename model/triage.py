@@ -1,0 +1,206 @@
+"""`TriageModel`: a loaded artifact that scores tweets into the output contract (DESIGN.md).
+
+```python
+from model import load_model
+model = load_model("models/default")
+model.score([{"id": "1", "text": "@Delta my bag never arrived, where is it?"}])
+```
+Labels and thresholds come from the manifest, never from constants of this code (rule 2).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from model.artifact import TRUSTED_SKOPS_TYPES, ArtifactError, read_verified_manifest
+from model.decisions import Thresholds, decide
+from model.dm_advice import advise_dm
+from model.heads import HeadProbabilities
+from model.labels import INTENT_OTHER, INTENT_TAGS, SENTIMENTS, URGENCY_LEVELS
+from model.normalise import normalise_tweet
+from model.pii import find_pii
+from model.priority import PriorityPolicy, PrioritySignals, load_policy, prioritise
+from model.records import TweetRecord, parse_record
+
+# Backends by the `kind` their manifest records, imported only when an artifact needs them (the
+# transformer path pulls in onnxruntime or torch, the linear path must not).
+BACKENDS: dict[str, str] = {
+    "linear": "model.linear:LinearBackend",
+}
+
+_EXPECTED_LABELS = {"intent": list(INTENT_TAGS), "sentiment": list(SENTIMENTS), "urgency": list(URGENCY_LEVELS)}
+
+
+def backend_class(kind: str):
+    """The backend class registered for `kind`."""
+    if kind not in BACKENDS:
+        raise ArtifactError(f"unknown backend kind {kind!r} (known: {', '.join(sorted(BACKENDS))})")
+    module_name, class_name = BACKENDS[kind].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The label sets a model was trained with, as its manifest records them."""
+
+    intent: tuple[str, ...]
+    sentiment: tuple[str, ...]
+    urgency: tuple[str, ...]
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> Labels:
+        labels = manifest.get("labels") or {}
+        for head, expected in _EXPECTED_LABELS.items():
+            # The decision rules rely on the order (primary intent, score = P(pos) - P(neg)).
+            if list(labels.get(head, [])) != expected:
+                raise ArtifactError(f"manifest labels for {head!r} are {labels.get(head)!r}, expected {expected}")
+        return cls(tuple(labels["intent"]), tuple(labels["sentiment"]), tuple(labels["urgency"]))
+
+
+def _rounded(values: np.ndarray) -> list:
+    return np.round(values, 4).tolist()
+
+
+class TriageModel:
+    """Scores tweets with one backend, the manifest's thresholds and a priority policy."""
+
+    def __init__(self, backend, manifest: dict[str, Any], policy: PriorityPolicy | None = None):
+        self.backend = backend
+        self.manifest = manifest
+        self.labels = Labels.from_manifest(manifest)
+        self.thresholds = Thresholds.from_dict(manifest["thresholds"], self.labels.intent)
+        self.policy = policy if policy is not None else load_policy()
+
+    @property
+    def version(self) -> str:
+        return self.manifest["model_version"]
+
+    def with_policy(self, policy: PriorityPolicy) -> TriageModel:
+        """The same model with another priority policy (a policy reload needs no retraining)."""
+        return TriageModel(self.backend, self.manifest, policy)
+
+    # -- probabilities -------------------------------------------------------------------------
+    def predict_proba(self, texts: Sequence[str]) -> HeadProbabilities:
+        """Calibrated head probabilities of raw tweet texts (normalised here, nowhere else)."""
+        return self.backend.predict_proba([normalise_tweet(text) for text in texts])
+
+    # -- the output contract -------------------------------------------------------------------
+    def score(
+        self,
+        records: Iterable[dict[str, Any] | TweetRecord],
+        *,
+        now: datetime | None = None,
+        locale: str = "en",
+    ) -> list[dict[str, Any]]:
+        """Score input records (dicts as DESIGN.md describes them) into output-contract dicts.
+
+        Raises `model.records.RecordError` for an invalid record; nothing is scored then.
+        """
+        parsed = [parse_record(record) for record in records]
+        if not parsed:
+            return []
+        now = now or datetime.now(timezone.utc)
+        normalised = [normalise_tweet(record.text) for record in parsed]
+        probabilities = self.backend.predict_proba(normalised)
+        decisions = decide(probabilities, self.thresholds)
+
+        intent_scores = _rounded(probabilities.intent)
+        sentiment_scores = _rounded(probabilities.sentiment)
+        sentiment_values = _rounded(decisions.sentiment_score)
+        urgency_values = _rounded(decisions.urgency_score)
+        dm_values = _rounded(probabilities.dm)
+        tags_on = decisions.intent_on.tolist()
+        primaries = decisions.primary_intent.tolist()
+        sentiment_indices = decisions.sentiment.tolist()
+        urgency_levels = decisions.urgency_level.tolist()
+        dm_model = decisions.dm_model.tolist()
+        labels = self.labels
+
+        results = []
+        for row, record in enumerate(parsed):
+            pii = find_pii(record.text)
+            tags = [tag for tag, on in zip(labels.intent, tags_on[row]) if on]
+            primary = labels.intent[primaries[row]] if primaries[row] >= 0 else INTENT_OTHER
+            sentiment_label = labels.sentiment[sentiment_indices[row]]
+            level = urgency_levels[row]
+            suggest, reasons = advise_dm(
+                model_suggests=dm_model[row],
+                pii=pii,
+                normalised_text=normalised[row],
+                sentiment_score=sentiment_values[row],
+                urgency_level=level,
+                context=record.context,
+            )
+            priority = prioritise(
+                PrioritySignals(
+                    intent_label=primary,
+                    intent_tags=tuple(tags),
+                    sentiment_label=sentiment_label,
+                    sentiment_score=sentiment_values[row],
+                    urgency_level=level,
+                    urgency_score=urgency_values[row],
+                    dm_suggest=suggest,
+                    dm_reasons=tuple(reasons),
+                    created_at=record.created_at,
+                    context=record.context,
+                    author=record.author,
+                ),
+                self.policy,
+                now,
+                locale,
+            )
+            results.append(
+                {
+                    "id": record.id,
+                    "model_version": self.version,
+                    "intent": {
+                        "label": primary,
+                        "tags": tags,
+                        "scores": dict(zip(labels.intent, intent_scores[row])),
+                    },
+                    "sentiment": {
+                        "label": sentiment_label,
+                        "score": sentiment_values[row],
+                        "scores": dict(zip(labels.sentiment, sentiment_scores[row])),
+                    },
+                    "urgency": {"level": level, "label": labels.urgency[level], "score": urgency_values[row]},
+                    "dm": {"suggest": suggest, "score": dm_values[row], "reasons": reasons},
+                    "pii": [span.to_dict() for span in pii],
+                    "priority": priority,
+                }
+            )
+        return results
+
+
+def fit_backend(backend, texts: Sequence[str], targets, **options):
+    """Fit a backend on raw tweet texts: the normaliser is applied here, as it is when scoring."""
+    return backend.fit([normalise_tweet(text) for text in texts], targets, **options)
+
+
+def load_model(path: str | Path, *, policy: PriorityPolicy | None = None) -> TriageModel:
+    """Load a model directory: verify the manifest and every hash first, then deserialise."""
+    directory = Path(path)
+    manifest = read_verified_manifest(directory)
+    backend_info = manifest.get("backend") or {}
+    cls = backend_class(backend_info.get("kind", ""))
+    _check_library_versions(manifest)
+    backend = cls.load(directory, backend_info, TRUSTED_SKOPS_TYPES)
+    return TriageModel(backend, manifest, policy)
+
+
+def _check_library_versions(manifest: dict[str, Any]) -> None:
+    """Refuse scikit-learn parts pickled by another minor release: there is no supported path."""
+    import sklearn
+
+    trained = (manifest.get("versions") or {}).get("scikit-learn")
+    if trained and trained.split(".")[:2] != sklearn.__version__.split(".")[:2]:
+        raise ArtifactError(
+            f"artifact was trained with scikit-learn {trained}, this environment has {sklearn.__version__}: "
+            "retrain or install the matching version"
+        )

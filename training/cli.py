@@ -1,0 +1,253 @@
+"""The `triage` command line: train, evaluate, score.
+
+Errors are one line on stderr (`triage: error: ...`) with a non-zero exit status; progress goes to
+stderr too, so that stdout carries only results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Iterator, Sequence
+
+SCORE_BATCH = 256
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def _print_error(message: str) -> None:
+    print(f"triage: error: {message}", file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse prints usage + error; we keep it to one line
+        self.exit(2, f"triage: error: {message} (see `triage --help`)\n")
+
+
+# -- train ---------------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from training.config import load_config
+    from training.evaluate import format_table
+    from training.train import print_progress, train
+
+    config = load_config(args.config, args.set or ())
+    path = train(config, args.output, force=args.force, data_dir=args.data_dir, progress=print_progress)
+    manifest = json.loads((path / "manifest.json").read_text())
+    print(format_table(_nested_metrics(path)))
+    print(f"\nmodel {manifest['model_version']} in {path} (fitting {manifest['training_seconds']} s)")
+    return 0
+
+
+def _nested_metrics(model_dir: Path) -> dict:
+    return json.loads((model_dir / "metrics.json").read_text())
+
+
+# -- evaluate ------------------------------------------------------------------------------------
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from model import load_model
+    from training.data import resolve_data_dir
+    from training.evaluate import SUITES, evaluate_model, format_table, headline
+    from training.train import print_progress
+
+    model = load_model(args.model)
+    suites = tuple(args.suite) if args.suite else SUITES
+    evaluation = evaluate_model(model, resolve_data_dir(args.data_dir), suites=suites, progress=print_progress)
+    if args.json:
+        json.dump(
+            {"model_version": model.version, "headline": headline(evaluation.metrics), "metrics": evaluation.metrics},
+            sys.stdout,
+            indent=2,
+            sort_keys=True,
+        )
+        sys.stdout.write("\n")
+    else:
+        print(f"model {model.version} ({args.model})")
+        print(format_table(evaluation.metrics))
+    return 0
+
+
+# -- score ---------------------------------------------------------------------------------------
+def _numbered_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    for number, line in enumerate(stream, start=1):
+        yield number, line
+
+
+def _parse_line(number: int, raw: bytes):
+    """Return a validated record or raise CliError naming the line (never quoting its text)."""
+    from model.records import RecordError, parse_record
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CliError(f"line {number}: not valid UTF-8") from None
+    if not text.strip():
+        raise CliError(f"line {number}: empty line, expected a JSON object")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CliError(f"line {number}: not valid JSON ({error.msg} at column {error.colno})") from None
+    except RecursionError:
+        raise CliError(f"line {number}: JSON nested too deeply") from None
+    try:
+        return parse_record(value)
+    except RecordError as error:
+        raise CliError(f"line {number}: {error}") from None
+
+
+def _open_output(path: str) -> tuple[IO[str], Path | None]:
+    """stdout for `-`; otherwise a temporary file beside the target, renamed when complete."""
+    if path == "-":
+        return sys.stdout, None
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.", suffix=".partial", delete=False
+    )
+    return handle, Path(handle.name)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from model import load_model
+
+    model = load_model(args.model, policy=_load_policy(args.policy))
+    now = _parse_now(args.now)
+    source = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
+    output, partial = _open_output(args.output)
+    scored = skipped = 0
+    failed = False
+    try:
+        batch = []
+        progress = tqdm(desc="scoring", unit=" tweets", file=sys.stderr, disable=None, mininterval=1.0)
+        for number, raw in _numbered_lines(source):
+            try:
+                batch.append(_parse_line(number, raw))
+            except CliError as error:
+                if args.on_error == "fail":
+                    _write_results(output, model, batch, now, args.locale)
+                    scored += len(batch)
+                    _print_error(f"{error} (use --on-error skip to score the other lines)")
+                    failed = True
+                    break
+                skipped += 1
+                print(f"triage: skipped {error}", file=sys.stderr)
+                continue
+            if len(batch) >= SCORE_BATCH:
+                _write_results(output, model, batch, now, args.locale)
+                scored += len(batch)
+                progress.update(len(batch))
+                batch = []
+        if not failed and batch:
+            _write_results(output, model, batch, now, args.locale)
+            scored += len(batch)
+            progress.update(len(batch))
+        progress.close()
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+        if partial is not None:
+            output.close()
+            if failed:
+                partial.unlink(missing_ok=True)
+            else:
+                os.replace(partial, args.output)
+        else:
+            output.flush()
+    if failed:
+        if partial is not None:
+            print(f"triage: nothing written to {args.output}", file=sys.stderr)
+        return 1
+    print(f"triage: scored {scored} tweet(s), skipped {skipped} bad line(s)", file=sys.stderr)
+    return 0
+
+
+def _write_results(output: IO[str], model, batch, now, locale: str) -> None:
+    if not batch:
+        return
+    for result in model.score(batch, now=now, locale=locale):
+        output.write(json.dumps(result, ensure_ascii=False) + "\n")
+
+
+def _parse_now(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    from model.records import RecordError, parse_timestamp
+
+    try:
+        return parse_timestamp(value, "--now")
+    except RecordError as error:
+        raise CliError(str(error)) from None
+
+
+def _load_policy(path: str | None):
+    if path is None:
+        return None
+    from model.priority import load_policy
+
+    return load_policy(path)
+
+
+# -- entry point ---------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="triage", description="Triage customer-care tweets: train, evaluate and score models.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train a model from a recipe")
+    train.add_argument("--config", default="training/configs/default.toml", help="recipe (TOML)")
+    train.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a recipe key (repeatable)")
+    train.add_argument("--output", default="models/default", help="model directory to write")
+    train.add_argument("--data-dir", help="data directory (default: $TRIAGE_DATA_DIR, else ../shared/data)")
+    train.add_argument("--force", action="store_true", help="replace an existing model directory")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a model on care/val, TweetEval test and complaints/test")
+    evaluate.add_argument("--model", default="models/default", help="model directory")
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluate.add_argument("--data-dir", help="data directory (default: $TRIAGE_DATA_DIR, else ../shared/data)")
+    evaluate.add_argument("--suite", action="append", choices=["care_val", "tweeteval_test", "complaints_test"], help="run only these suites (repeatable)")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    score = commands.add_parser("score", help="score a JSON Lines file of tweets")
+    score.add_argument("--model", default="models/default", help="model directory")
+    score.add_argument("--input", required=True, help="input JSON Lines, `-` for stdin")
+    score.add_argument("--output", required=True, help="output JSON Lines, `-` for stdout")
+    score.add_argument("--on-error", choices=["fail", "skip"], default="fail", help="stop at a bad line (default) or report and skip it")
+    score.add_argument("--locale", default="en", help="language of badge texts and reasons (en, it)")
+    score.add_argument("--policy", help="priority policy TOML (default: the shipped policy)")
+    score.add_argument("--now", help="ISO 8601 time to compute waits and respond-by from (default: now)")
+    score.set_defaults(handler=cmd_score)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `triage` console script."""
+    args = build_parser().parse_args(argv)
+    from model.artifact import ArtifactError
+    from model.priority import PolicyError
+    from training.config import ConfigError
+    from training.data import DataError
+    from training.train import TrainingError
+
+    try:
+        return args.handler(args)
+    except (CliError, ConfigError, ArtifactError, DataError, TrainingError, PolicyError) as error:
+        _print_error(str(error))
+        return 2
+    except FileNotFoundError as error:
+        _print_error(f"no such file: {error.filename}")
+        return 2
+    except KeyboardInterrupt:
+        _print_error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

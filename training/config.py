@@ -1,0 +1,178 @@
+"""Training recipes: one TOML file each, parsed into frozen dataclasses (DESIGN.md rule 4).
+
+A recipe is complete: every key of every section it uses is written out, there are no hidden
+defaults, unknown keys and wrong types are errors. `--set section.key=value` overrides may only
+touch keys that exist. The resolved recipe is saved into the artifact (`config.toml`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import tomli_w
+
+from model.features import FeatureSettings
+from model.linear import HeadSettings
+
+BACKENDS = ("linear",)
+
+
+class ConfigError(ValueError):
+    """A recipe that cannot be used; one line naming the key."""
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """What is trained."""
+
+    name: str = "default"
+    backend: str = "linear"
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """Which sources feed which heads, and how much each example counts.
+
+    `dir` empty means: `TRIAGE_DATA_DIR`, else `../shared/data`.
+    """
+
+    dir: str = ""
+    care_weight: float = 1.0
+    complaints_extra: bool = True
+    complaints_weight: float = 2.0
+    semeval: bool = True
+    semeval_weight: float = 1.0
+    care_sentiment_weight: float = 3.0
+    twcs_dm_weak: bool = False
+    twcs_dm_weight: float = 0.3
+    exclude_complaints_test: bool = True
+    limit: int = 0  # > 0: use only the first `limit` examples of each source (smoke tests)
+
+
+@dataclass(frozen=True)
+class ThresholdSection:
+    """How decision thresholds are tuned on out-of-fold predictions of the care tweets."""
+
+    grid_step: float = 0.02
+    dm_objective: str = "f1"  # f1 of the DM class
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole recipe. Backend-specific sections are None when the backend does not use them."""
+
+    model: ModelSection
+    data: DataSection
+    thresholds: ThresholdSection
+    features: FeatureSettings | None = None
+    heads: HeadSettings | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            field.name: dataclasses.asdict(value)
+            for field in dataclasses.fields(self)
+            if (value := getattr(self, field.name)) is not None
+        }
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+
+_SECTIONS: dict[str, type] = {
+    "model": ModelSection,
+    "data": DataSection,
+    "thresholds": ThresholdSection,
+    "features": FeatureSettings,
+    "heads": HeadSettings,
+}
+_REQUIRED = {"linear": ("model", "data", "thresholds", "features", "heads")}
+
+
+def _check_type(value: Any, default: Any, where: str) -> Any:
+    """Return `value` if it has the type of the field's default (an int is a valid float)."""
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false")
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(f"{where} must be of type {expected.__name__}")
+    return value
+
+
+def _build_section(cls: type, table: Any, section: str) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{section}] must be a table")
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key {section}.{unknown[0]}")
+    missing = sorted(set(fields) - set(table))
+    if missing:
+        raise ConfigError(f"missing key {section}.{missing[0]} (recipes are complete: no hidden defaults)")
+    values = {}
+    for name, field in fields.items():
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        values[name] = _check_type(table[name], default, f"{section}.{name}")
+    return cls(**values)
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    """Validate a parsed recipe."""
+    unknown = sorted(set(data) - set(_SECTIONS))
+    if unknown:
+        raise ConfigError(f"unknown section [{unknown[0]}]")
+    model = _build_section(ModelSection, data.get("model", {}), "model") if "model" in data else None
+    if model is None:
+        raise ConfigError("missing section [model]")
+    if model.backend not in _REQUIRED:
+        raise ConfigError(f"model.backend must be one of {', '.join(BACKENDS)}")
+    required = _REQUIRED[model.backend]
+    for section in required:
+        if section not in data:
+            raise ConfigError(f"missing section [{section}] (needed by backend {model.backend!r})")
+    extra = sorted(set(data) - set(required))
+    if extra:
+        raise ConfigError(f"section [{extra[0]}] is not used by backend {model.backend!r}")
+    sections = {name: _build_section(_SECTIONS[name], data[name], name) for name in required}
+    return TrainConfig(**sections)
+
+
+def _parse_override_value(raw: str) -> Any:
+    """A TOML value (`3`, `0.5`, `true`, `"text"`, `[1, 2]`); a bare word is taken as a string."""
+    try:
+        return tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply `section.key=value` overrides to a parsed recipe; only existing keys may change."""
+    data = {section: dict(values) if isinstance(values, dict) else values for section, values in data.items()}
+    for override in overrides:
+        if "=" not in override:
+            raise ConfigError(f"override {override!r} is not of the form section.key=value")
+        path, raw = override.split("=", 1)
+        if path.count(".") != 1:
+            raise ConfigError(f"override {path!r} must name section.key")
+        section, key = path.strip().split(".")
+        if section not in data or not isinstance(data[section], dict) or key not in data[section]:
+            raise ConfigError(f"override {path!r} names a key the recipe does not have")
+        data[section][key] = _parse_override_value(raw.strip())
+    return data
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read a recipe file, apply overrides and validate it."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"no recipe at {path}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    return config_from_dict(apply_overrides(data, overrides))

@@ -1,0 +1,148 @@
+"""The training set of a recipe: which tweets from which sources, with which labels for which head.
+
+- `care/train` (our labelled tweets): every head; the only rows cross-fitted for calibration and
+  threshold tuning.
+- `complaints/train`: the complaint tag only, for tweets that are not in care (train or val).
+- SemEval 2013-2016: the sentiment head only.
+- TWCS weak DM labels (optional): the DM head only.
+
+Leaks are removed here: care/train holds tweets of `complaints/test` (left out when
+`exclude_complaints_test`), and complaints/train holds tweets of `care/val` (always left out, or the
+complaint tag would be trained on tweets we report on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from model.heads import MISSING, HeadTargets
+from model.labels import INTENT_TAGS, SENTIMENTS
+from training.config import DataSection
+from training.data import (
+    load_care,
+    load_complaints,
+    load_semeval_train,
+    load_twcs_customer_tweets,
+)
+
+
+@dataclass
+class TrainingSet:
+    """Raw texts with their targets, and what went in (for the manifest and the report)."""
+
+    texts: list[str]
+    targets: HeadTargets
+    sources: list[str]
+    counts: dict[str, int] = field(default_factory=dict)
+    excluded: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def cross_fit_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.targets.cross_fit)
+
+
+class _Builder:
+    """Accumulates rows source by source."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.sources: list[str] = []
+        self.columns: dict[str, list] = {
+            name: [] for name in ("complaint", "question", "praise", "sentiment", "urgency", "dm")
+        }
+        self.weight: list[float] = []
+        self.sentiment_weight: list[float] = []
+        self.cross_fit: list[bool] = []
+
+    def add(self, text: str, source: str, *, weight: float, cross_fit: bool = False, sentiment_weight: float | None = None, **labels) -> None:
+        self.texts.append(text)
+        self.sources.append(source)
+        for name, values in self.columns.items():
+            values.append(labels.get(name, MISSING))
+        self.weight.append(weight)
+        self.sentiment_weight.append(weight if sentiment_weight is None else sentiment_weight)
+        self.cross_fit.append(cross_fit)
+
+    def build(self) -> tuple[list[str], HeadTargets, list[str]]:
+        targets = HeadTargets(
+            **{name: np.asarray(values, dtype=int) for name, values in self.columns.items()},
+            weight=np.asarray(self.weight, dtype=float),
+            sentiment_weight=np.asarray(self.sentiment_weight, dtype=float),
+            cross_fit=np.asarray(self.cross_fit, dtype=bool),
+        )
+        return self.texts, targets, self.sources
+
+
+def _head(rows, limit: int):
+    return rows if limit <= 0 else rows.select(range(min(limit, len(rows))))
+
+
+def build_training_set(data: DataSection, data_dir: Path) -> TrainingSet:
+    """Assemble the training rows a recipe asks for (never reads care/val labels or any test split's labels)."""
+    builder = _Builder()
+    counts: dict[str, int] = {}
+    excluded: dict[str, int] = {}
+
+    complaints_test_ids = set(load_complaints("test", data_dir=data_dir)["id"])
+    care = _head(load_care("train", data_dir=data_dir), data.limit)
+    care_val_ids = set(load_care("val", data_dir=data_dir)["id"])
+    kept = 0
+    for row in care:
+        if data.exclude_complaints_test and row["id"] in complaints_test_ids:
+            excluded["care_train_in_complaints_test"] = excluded.get("care_train_in_complaints_test", 0) + 1
+            continue
+        builder.add(
+            row["text"],
+            "care",
+            weight=data.care_weight,
+            sentiment_weight=data.care_sentiment_weight,
+            cross_fit=True,
+            complaint=row["complaint"],
+            question=row["question"],
+            praise=row["praise"],
+            sentiment=SENTIMENTS.index(row["sentiment"]),
+            urgency=row["urgency"],
+            dm=row["dm"],
+        )
+        kept += 1
+    counts["care"] = kept
+    care_ids = set(care["id"])
+
+    if data.complaints_extra:
+        kept = 0
+        for row in _head(load_complaints("train", data_dir=data_dir), data.limit):
+            if row["id"] in care_ids or row["id"] in care_val_ids:
+                key = "complaints_train_in_care_val" if row["id"] in care_val_ids else "complaints_train_in_care_train"
+                excluded[key] = excluded.get(key, 0) + 1
+                continue
+            builder.add(row["text"], "complaints", weight=data.complaints_weight, complaint=row["complaint"])
+            kept += 1
+        counts["complaints"] = kept
+
+    if data.semeval:
+        semeval = _head(load_semeval_train(data_dir=data_dir), data.limit)
+        for text, label in zip(semeval["text"], semeval["sentiment"]):
+            builder.add(text, "semeval", weight=data.semeval_weight, sentiment=SENTIMENTS.index(label))
+        counts["semeval"] = len(semeval)
+
+    if data.twcs_dm_weak:
+        twcs = _head(load_twcs_customer_tweets(data_dir=data_dir), data.limit)
+        kept = 0
+        for row in twcs:
+            if row["id"] in care_ids or row["id"] in care_val_ids:
+                excluded["twcs_in_care"] = excluded.get("twcs_in_care", 0) + 1
+                continue
+            builder.add(row["text"], "twcs_dm_weak", weight=data.twcs_dm_weight, dm=row["dm_weak"])
+            kept += 1
+        counts["twcs_dm_weak"] = kept
+
+    texts, targets, sources = builder.build()
+    return TrainingSet(texts=texts, targets=targets, sources=sources, counts=counts, excluded=excluded)
+
+
+def intent_tag_matrix(targets: HeadTargets, rows: np.ndarray) -> np.ndarray:
+    """(n, tags) 0/1 matrix of the intent tags of `rows`."""
+    return np.column_stack([targets.intent(tag)[rows] for tag in INTENT_TAGS])
