@@ -5,15 +5,16 @@ models/default/
   manifest.json     model version, labels, thresholds, normaliser version, resolved training
                     config, library versions, metrics, sha256 of every other file
   config.toml       the resolved training recipe
-  vectorizers.skops, heads.skops, static_embeddings/...   the fitted parts (backend-specific)
+  vocabulary.json, idf.safetensors, heads.safetensors, static_embeddings/...
+                    the fitted parts (backend-specific)
   metrics.json, report.md, plots/*.png                    what training measured
 ```
 Loading checks, before anything is deserialised, that the manifest's format and normaliser
 version are ours, that every file it lists has the recorded sha256 and that no other file is
-there. scikit-learn parts are skops files loaded with a reviewed list of trusted types; weights are
-safetensors; nothing is unpickled. The hashes catch corrupted, partial or tampered copies; they are
-not a signature (whoever can write the directory can rewrite the manifest), so mount model
-directories read-only in production.
+there. Fitted parts are plain data: JSON (vocabularies, configs) and safetensors (weights, IDF,
+embeddings); nothing is unpickled, so no pickle, joblib or skops file is ever needed. The hashes
+catch corrupted, partial or tampered copies; they are not a signature (whoever can write the
+directory can rewrite the manifest), so mount model directories read-only in production.
 """
 
 from __future__ import annotations
@@ -27,22 +28,6 @@ from model.normalise import NORMALISER_VERSION
 
 MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
-
-# Types the skops files of our own backends contain beyond skops' defaults, reviewed by hand.
-# `skops.io.get_untrusted_types` on a freshly trained artifact must list nothing else
-# (tests/test_artifact.py checks it), so a new type fails loudly instead of being trusted blindly.
-TRUSTED_SKOPS_TYPES: tuple[str, ...] = (
-    "builtins.slice",
-    "numpy.dtype",
-    "numpy.float32",
-    "numpy.float64",
-    "numpy.int64",
-    "scipy.sparse._csr.csr_matrix",
-    "sklearn.feature_extraction.text.TfidfTransformer",
-    "sklearn.feature_extraction.text.TfidfVectorizer",
-    "sklearn.linear_model._logistic.LogisticRegression",
-)
-
 
 class ArtifactError(Exception):
     """A model directory that cannot be loaded; the message is one line."""

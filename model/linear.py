@@ -31,7 +31,7 @@ from model.features import FeatureSettings, TweetFeaturiser
 from model.heads import MISSING, HeadProbabilities, HeadTargets, urgency_from_exceedance
 from model.labels import INTENT_TAGS, SENTIMENTS
 
-HEADS_FILE = "heads.skops"
+HEADS_FILE = "heads.safetensors"
 URGENCY_CUTS = ("urgency_gt0", "urgency_gt1", "urgency_gt2")
 BINARY_OUTPUTS: tuple[str, ...] = (*INTENT_TAGS, *URGENCY_CUTS, "dm")
 """Columns of the stacked binary weight matrix, in order."""
@@ -188,13 +188,13 @@ class LinearBackend:
         self.sentiment_bias_ = self.sentiment_classifier_.intercept_.copy()
 
     # -- scoring -------------------------------------------------------------------------------
-    def features(self, texts: Sequence[str]) -> sp.csr_matrix:
+    def featurise(self, texts: Sequence[str]) -> sp.csr_matrix:
         """The feature matrix of normalised texts."""
         return self.featuriser_.transform(texts)
 
     def predict_proba(self, texts: Sequence[str]) -> HeadProbabilities:
         """Calibrated probabilities of every head for normalised texts."""
-        return self.probabilities_from_features(self.features(texts))
+        return self.probabilities_from_features(self.featurise(texts))
 
     def probabilities_from_features(self, X: sp.csr_matrix) -> HeadProbabilities:
         logits = np.asarray(X @ self.binary_weights_, dtype=np.float64) + self.binary_bias_
@@ -226,17 +226,25 @@ class LinearBackend:
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, directory: Path) -> list[str]:
-        """Write the fitted backend into `directory`; return the relative paths written."""
-        import skops.io
+        """Write the fitted backend into `directory`; return the relative paths written.
+
+        The heads are their weights, biases and Platt parameters as safetensors: loading them
+        deserialises arrays, never objects.
+        """
+        from safetensors.numpy import save_file
 
         written = self.featuriser_.save(directory)
-        skops.io.dump(
+        save_file(
             {
-                "binary": {output: self.classifiers_[output] for output in BINARY_OUTPUTS},
-                "platt": {output: list(self.platt_[output]) for output in BINARY_OUTPUTS},
-                "sentiment": self.sentiment_classifier_,
+                "binary_weights": self.binary_weights_,
+                "binary_bias": self.binary_bias_,
+                "platt_slope": self.platt_slope_,
+                "platt_intercept": self.platt_intercept_,
+                "sentiment_weights": self.sentiment_weights_,
+                "sentiment_bias": self.sentiment_bias_,
             },
             directory / HEADS_FILE,
+            metadata={"binary_outputs": ",".join(BINARY_OUTPUTS), "sentiment": ",".join(SENTIMENTS)},
         )
         return [*written, HEADS_FILE]
 
@@ -250,17 +258,18 @@ class LinearBackend:
         }
 
     @classmethod
-    def load(cls, directory: Path, description: dict, trusted_types: Sequence[str]) -> LinearBackend:
+    def load(cls, directory: Path, description: dict) -> LinearBackend:
         """Rebuild a backend from `save`'s files (the caller has verified their hashes)."""
-        import skops.io
+        from safetensors import safe_open
 
         backend = cls(FeatureSettings(**description["features"]), HeadSettings(**description["heads"]))
-        backend.featuriser_ = TweetFeaturiser.load(directory, backend.features, trusted_types)
-        parts = skops.io.load(directory / HEADS_FILE, trusted=list(trusted_types))
-        backend.classifiers_ = dict(parts["binary"])
-        backend.platt_ = {output: tuple(values) for output, values in parts["platt"].items()}
-        backend.sentiment_classifier_ = parts["sentiment"]
-        backend._stack()
+        backend.featuriser_ = TweetFeaturiser.load(directory, backend.features)
+        with safe_open(directory / HEADS_FILE, framework="numpy") as heads:
+            metadata = heads.metadata() or {}
+            if metadata.get("binary_outputs") != ",".join(BINARY_OUTPUTS) or metadata.get("sentiment") != ",".join(SENTIMENTS):
+                raise ValueError("the heads file was written for other outputs than this code scores")
+            for name in heads.keys():
+                setattr(backend, f"{name}_", heads.get_tensor(name))
         if backend.binary_weights_.shape[0] != backend.featuriser_.transform(["ok"]).shape[1]:
             raise ValueError("the heads do not match the featuriser: the artifact is inconsistent")
         return backend

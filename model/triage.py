@@ -18,7 +18,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from model.artifact import TRUSTED_SKOPS_TYPES, ArtifactError, read_verified_manifest
+from model.artifact import ArtifactError, read_verified_manifest
 from model.decisions import Thresholds, decide
 from model.dm_advice import advise_dm
 from model.heads import HeadProbabilities
@@ -190,7 +190,7 @@ def load_model(path: str | Path, *, policy: PriorityPolicy | None = None) -> Tri
     backend_info = manifest.get("backend") or {}
     cls = backend_class(backend_info.get("kind", ""))
     _check_library_versions(manifest)
-    backend = cls.load(directory, backend_info, TRUSTED_SKOPS_TYPES)
+    backend = cls.load(directory, backend_info)
     return TriageModel(backend, manifest, policy)
 
 

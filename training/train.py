@@ -39,7 +39,7 @@ _VERSIONED_PACKAGES = (
     "numpy",
     "scipy",
     "scikit-learn",
-    "skops",
+    "safetensors",
     "model2vec",
     "tokenizers",
     "vaderSentiment",
