@@ -51,7 +51,7 @@ class HeadSettings:
     binary_solver: str = "liblinear"  # fastest on a few thousand sparse rows
     sentiment_solver: str = "saga"  # lbfgs needs ~6x longer on 50k rows with dense embedding columns
     cross_fit_folds: int = 5
-    max_iter: int = 3000
+    max_iter: int = 1000
     seed: int = 13
     n_jobs: int = 2
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Iterator, Sequence
 
-SCORE_BATCH = 256
+SCORE_BATCH = 2048  # lines read before scoring; split over the worker processes
 
 
 class CliError(Exception):
@@ -117,8 +117,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from model import load_model
+    from model.parallel import ParallelScorer
 
     model = load_model(args.model, policy=_load_policy(args.policy))
+    scorer = ParallelScorer(model, workers=args.workers or None, chunk_size=SCORE_BATCH // max(1, args.workers or 2))
     now = _parse_now(args.now)
     source = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
     output, partial = _open_output(args.output)
@@ -132,7 +134,7 @@ def cmd_score(args: argparse.Namespace) -> int:
                 batch.append(_parse_line(number, raw))
             except CliError as error:
                 if args.on_error == "fail":
-                    _write_results(output, model, batch, now, args.locale)
+                    _write_results(output, scorer, batch, now, args.locale)
                     scored += len(batch)
                     _print_error(f"{error} (use --on-error skip to score the other lines)")
                     failed = True
@@ -141,16 +143,17 @@ def cmd_score(args: argparse.Namespace) -> int:
                 print(f"triage: skipped {error}", file=sys.stderr)
                 continue
             if len(batch) >= SCORE_BATCH:
-                _write_results(output, model, batch, now, args.locale)
+                _write_results(output, scorer, batch, now, args.locale)
                 scored += len(batch)
                 progress.update(len(batch))
                 batch = []
         if not failed and batch:
-            _write_results(output, model, batch, now, args.locale)
+            _write_results(output, scorer, batch, now, args.locale)
             scored += len(batch)
             progress.update(len(batch))
         progress.close()
     finally:
+        scorer.close()
         if source is not sys.stdin.buffer:
             source.close()
         if partial is not None:
@@ -169,10 +172,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_results(output: IO[str], model, batch, now, locale: str) -> None:
+def _write_results(output: IO[str], scorer, batch, now, locale: str) -> None:
     if not batch:
         return
-    for result in model.score(batch, now=now, locale=locale):
+    for result in scorer.score(batch, now=now, locale=locale):
         output.write(json.dumps(result, ensure_ascii=False) + "\n")
 
 
@@ -195,6 +198,27 @@ def _load_policy(path: str | None):
     return load_policy(path)
 
 
+# -- bench ---------------------------------------------------------------------------------------
+def cmd_bench(args: argparse.Namespace) -> int:
+    from training.bench.run import run_benchmark
+    from training.data import resolve_data_dir
+    from training.train import print_progress
+
+    models = args.model or ["models/default"]
+    for model_dir in models:
+        if not (Path(model_dir) / "manifest.json").is_file():
+            raise CliError(f"no model at {model_dir}: train it first (make model)")
+    results, markdown = run_benchmark(
+        models, resolve_data_dir(args.data_dir), tweets=args.tweets, rounds=args.rounds, progress=print_progress
+    )
+    print(markdown)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        print(f"triage: results written to {args.json}", file=sys.stderr)
+    return 0
+
+
 # -- entry point ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="triage", description="Triage customer-care tweets: train, evaluate and score models.")
@@ -212,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", default="models/default", help="model directory")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.add_argument("--data-dir", help="data directory (default: $TRIAGE_DATA_DIR, else ../shared/data)")
-    evaluate.add_argument("--suite", action="append", choices=["care_val", "tweeteval_test", "complaints_test"], help="run only these suites (repeatable)")
+    evaluate.add_argument("--suite", action="append", choices=["care_val", "tweeteval_val", "tweeteval_test", "complaints_test"], help="run only these suites (repeatable)")
     evaluate.set_defaults(handler=cmd_evaluate)
 
     score = commands.add_parser("score", help="score a JSON Lines file of tweets")
@@ -223,7 +247,15 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--locale", default="en", help="language of badge texts and reasons (en, it)")
     score.add_argument("--policy", help="priority policy TOML (default: the shipped policy)")
     score.add_argument("--now", help="ISO 8601 time to compute waits and respond-by from (default: now)")
+    score.add_argument("--workers", type=int, default=0, help="scoring processes (default 0: one per core)")
     score.set_defaults(handler=cmd_score)
+    bench = commands.add_parser("bench", help="measure speed (and quality) of models in one run")
+    bench.add_argument("--model", action="append", help="model directory (repeatable; default models/default)")
+    bench.add_argument("--tweets", type=int, default=10_000, help="real tweets to score per round")
+    bench.add_argument("--rounds", type=int, default=3, help="throughput rounds (the best counts)")
+    bench.add_argument("--json", help="also write the results to this JSON file")
+    bench.add_argument("--data-dir", help="data directory (default: $TRIAGE_DATA_DIR, else ../shared/data)")
+    bench.set_defaults(handler=cmd_bench)
     return parser
 
 

@@ -2,6 +2,7 @@
 
 - `care_val`: our labelled care tweets, every head, through `TriageModel.score` (so the DM figure
   includes the PII and security rules), plus calibration (ECE) from the probabilities;
+- `tweeteval_val`: TweetEval sentiment validation, the figure sentiment choices are made on;
 - `tweeteval_test`: TweetEval sentiment test, macro-averaged recall (the official metric);
 - `complaints_test`: Preotiuc-Pietro et al. (2019) test split, F1 of the complaint class.
 Test splits are only ever read here, to report.
@@ -24,7 +25,7 @@ from training.metrics import binary_f1, classification_report, expected_calibrat
 
 # Evaluation does not depend on the clock: priority needs a "now", and results must be reproducible.
 EVALUATION_NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
-SUITES = ("care_val", "tweeteval_test", "complaints_test")
+SUITES = ("care_val", "tweeteval_val", "tweeteval_test", "complaints_test")
 Progress = Callable[[str], None]
 
 
@@ -108,12 +109,12 @@ def evaluate_care(model: TriageModel, rows, evaluation: Evaluation, suite: str =
     }
 
 
-def evaluate_tweeteval(model: TriageModel, rows, evaluation: Evaluation) -> None:
-    """Sentiment on TweetEval test: macro-averaged recall is the official metric."""
+def evaluate_tweeteval(model: TriageModel, rows, evaluation: Evaluation, suite: str = "tweeteval_test") -> None:
+    """Sentiment on TweetEval: macro-averaged recall is the official metric."""
     probabilities = model.predict_proba(rows["text"])
     predicted = [SENTIMENTS[index] for index in probabilities.sentiment.argmax(axis=1)]
     report = classification_report(rows["sentiment"], predicted, SENTIMENTS)
-    evaluation.metrics["tweeteval_test"] = {"tweets": len(rows), "sentiment": report}
+    evaluation.metrics[suite] = {"tweets": len(rows), "sentiment": report}
 
 
 def evaluate_complaints(model: TriageModel, rows, evaluation: Evaluation) -> None:
@@ -140,6 +141,9 @@ def evaluate_model(
     if "care_val" in suites:
         say("evaluating on care/val")
         evaluate_care(model, list(load_care("val", data_dir=data_dir)), evaluation)
+    if "tweeteval_val" in suites:
+        say("evaluating on TweetEval sentiment validation")
+        evaluate_tweeteval(model, load_tweeteval_sentiment("val", data_dir=data_dir), evaluation, "tweeteval_val")
     if "tweeteval_test" in suites:
         say("evaluating on TweetEval sentiment test")
         evaluate_tweeteval(model, load_tweeteval_sentiment("test", data_dir=data_dir), evaluation)
@@ -165,6 +169,8 @@ def headline(metrics: dict) -> dict[str, float]:
         flat["care_val.dm.f1"] = care["dm"]["f1"]
         flat["care_val.dm.head_only_f1"] = care["dm"]["head_only_f1"]
         flat["care_val.dm.ece"] = care["dm"]["ece"]
+    if "tweeteval_val" in metrics:
+        flat["tweeteval_val.sentiment.macro_recall"] = metrics["tweeteval_val"]["sentiment"]["macro_recall"]
     if "tweeteval_test" in metrics:
         flat["tweeteval_test.sentiment.macro_recall"] = metrics["tweeteval_test"]["sentiment"]["macro_recall"]
         flat["tweeteval_test.sentiment.macro_f1"] = metrics["tweeteval_test"]["sentiment"]["macro_f1"]

@@ -77,10 +77,13 @@ def tune_urgency(levels_probabilities: np.ndarray, levels_true: np.ndarray, step
     return tuple(float(value) for value in cuts)
 
 
-def tune_binary(probabilities: np.ndarray, y_true: np.ndarray, step: float) -> float:
-    """The threshold with the best F1 of the positive class."""
-    scores = [f1_score(y_true, probabilities >= candidate, zero_division=0) for candidate in _grid(step)]
-    return float(_grid(step)[int(np.argmax(scores))])
+def tune_binary(probabilities: np.ndarray, y_true: np.ndarray, step: float, window: int = 5) -> float:
+    """The threshold with the best F1 of the positive class, on an F1 curve smoothed over
+    `window` grid points: F1 is flat and noisy near its top, and a lone spike does not generalise."""
+    grid = _grid(step)
+    scores = np.array([f1_score(y_true, probabilities >= candidate, zero_division=0) for candidate in grid])
+    smoothed = np.convolve(np.pad(scores, window // 2, mode="edge"), np.ones(window) / window, mode="valid")
+    return float(grid[int(np.argmax(smoothed))])
 
 
 def tune_thresholds(

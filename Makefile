@@ -1,0 +1,34 @@
+# tweet-triage: `make run` sets everything up and scores the sample; `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+MODEL ?= models/default
+export TRIAGE_DATA_DIR ?= $(abspath ../shared/data)
+
+.PHONY: setup model run test test-fast bench clean
+
+setup: $(VENV)/.installed model
+
+# Torch first and pinned: its CPU build is on disk; an unpinned torch pulls gigabytes of CUDA.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[serve,train,dev]"
+	touch $@
+
+# The default model is trained from its committed recipe when missing (about 2 minutes on 2 cores).
+model: $(VENV)/.installed
+	@if [ -f $(MODEL)/manifest.json ]; then echo "model: $(MODEL) is there"; \
+	else $(BIN)/triage train --config training/configs/default.toml --output $(MODEL) --force; fi
+
+run: setup
+	$(BIN)/triage score --model $(MODEL) --input examples/tweets.jsonl --output -
+
+test: setup
+	$(BIN)/pytest -m "slow or not slow"
+
+test-fast: $(VENV)/.installed
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) models var .pytest_cache

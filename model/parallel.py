@@ -1,0 +1,76 @@
+"""Scoring large batches on every core: worker processes forked from a loaded model.
+
+Featurisation is pure Python (the GIL serialises threads), so more cores need more processes.
+Workers are forked after the model is loaded: they share its memory copy-on-write and start in
+milliseconds, without loading or verifying the artifact again. Records are validated in the
+parent first, so a bad record fails the whole call before any work is sent out, exactly as
+`TriageModel.score` does.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from model.records import TweetRecord, parse_record
+
+_WORKER_MODEL = None  # set in the parent just before forking; inherited by every worker
+
+
+def _score_chunk(chunk: list[TweetRecord], now: datetime, locale: str) -> list[dict[str, Any]]:
+    return _WORKER_MODEL.score(chunk, now=now, locale=locale)
+
+
+def default_workers() -> int:
+    """One worker per core this process may use."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+class ParallelScorer:
+    """`score` like `TriageModel.score`, split in chunks over `workers` forked processes."""
+
+    def __init__(self, model, workers: int | None = None, chunk_size: int = 512):
+        self.model = model
+        self.workers = workers or default_workers()
+        self.chunk_size = chunk_size
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            global _WORKER_MODEL
+            _WORKER_MODEL = self.model
+            # The Rust tokenizer warns (and may deadlock) when its thread pool is forked while in use.
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+        return self._pool
+
+    def score(
+        self,
+        records: Iterable[dict[str, Any] | TweetRecord],
+        *,
+        now: datetime | None = None,
+        locale: str = "en",
+    ) -> list[dict[str, Any]]:
+        parsed = [parse_record(record) for record in records]
+        now = now or datetime.now(timezone.utc)
+        if self.workers == 1 or len(parsed) <= self.chunk_size:
+            return self.model.score(parsed, now=now, locale=locale)
+        chunks = [parsed[start : start + self.chunk_size] for start in range(0, len(parsed), self.chunk_size)]
+        results: list[dict[str, Any]] = []
+        for part in self._executor().map(_score_chunk, chunks, [now] * len(chunks), [locale] * len(chunks)):
+            results.extend(part)
+        return results
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __enter__(self) -> ParallelScorer:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
