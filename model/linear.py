@@ -7,8 +7,8 @@ Heads:
 - dm: one binary classifier.
 
 Binary heads are cross-fitted on our labelled care tweets: the out-of-fold decision values train a
-Platt calibrator per head and are kept (`oof_probabilities_`) so that training can tune decision
-thresholds on predictions the model did not see while fitting. Extra sources (complaints, SemEval,
+Platt calibrator per head and are kept (`tuning_probabilities_` of `tuning_rows_`) so that
+training can tune decision thresholds on predictions the model did not see while fitting. Extra sources (complaints, SemEval,
 weak DM labels) are always training data, never in a held-out fold.
 
 At scoring time every head is one column of a stacked weight matrix: a batch costs one sparse
@@ -152,7 +152,7 @@ class LinearBackend:
 
         say("calibrating the binary heads on out-of-fold predictions")
         self.platt_: dict[str, tuple[float, float]] = {}
-        self.cross_fit_rows_ = np.flatnonzero(targets.cross_fit)
+        self.tuning_rows_ = np.flatnonzero(targets.cross_fit)
         oof_probabilities = {}
         for output in BINARY_OUTPUTS:
             y = _binary_target(targets, output)
@@ -160,14 +160,14 @@ class LinearBackend:
             calibrator = LogisticRegression(C=1e4).fit(oof_logits[output][rows, None], y[rows])
             self.platt_[output] = (float(calibrator.coef_[0, 0]), float(calibrator.intercept_[0]))
             slope, intercept = self.platt_[output]
-            logits = oof_logits[output][self.cross_fit_rows_]
+            logits = oof_logits[output][self.tuning_rows_]
             oof_probabilities[output] = _sigmoid(slope * np.nan_to_num(logits) + intercept)
         self._stack()
         # Sentiment is not cross-fitted (a fit on 50k tweets is the costly one); its in-sample
         # probabilities fill the slot and are never used for tuning.
-        self.oof_probabilities_ = HeadProbabilities(
+        self.tuning_probabilities_ = HeadProbabilities(
             intent=np.column_stack([oof_probabilities[tag] for tag in INTENT_TAGS]),
-            sentiment=self.sentiment_classifier_.predict_proba(X[self.cross_fit_rows_]),
+            sentiment=self.sentiment_classifier_.predict_proba(X[self.tuning_rows_]),
             urgency=urgency_from_exceedance(np.column_stack([oof_probabilities[cut] for cut in URGENCY_CUTS])),
             dm=oof_probabilities["dm"],
         )

@@ -10,7 +10,6 @@ Labels and thresholds come from the manifest, never from constants of this code 
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from model.artifact import ArtifactError, read_verified_manifest
+from model.backend import backend_class
 from model.decisions import Thresholds, decide
 from model.dm_advice import advise_dm
 from model.heads import HeadProbabilities
@@ -29,21 +29,7 @@ from model.pii import redact as redact_pii
 from model.priority import PriorityPolicy, PrioritySignals, load_policy, prioritise
 from model.records import TweetRecord, parse_record
 
-# Backends by the `kind` their manifest records, imported only when an artifact needs them (the
-# transformer path pulls in onnxruntime or torch, the linear path must not).
-BACKENDS: dict[str, str] = {
-    "linear": "model.linear:LinearBackend",
-}
-
 _EXPECTED_LABELS = {"intent": list(INTENT_TAGS), "sentiment": list(SENTIMENTS), "urgency": list(URGENCY_LEVELS)}
-
-
-def backend_class(kind: str):
-    """The backend class registered for `kind`."""
-    if kind not in BACKENDS:
-        raise ArtifactError(f"unknown backend kind {kind!r} (known: {', '.join(sorted(BACKENDS))})")
-    module_name, class_name = BACKENDS[kind].split(":")
-    return getattr(importlib.import_module(module_name), class_name)
 
 
 @dataclass(frozen=True)

@@ -39,10 +39,6 @@ class TrainingSet:
     counts: dict[str, int] = field(default_factory=dict)
     excluded: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def cross_fit_rows(self) -> np.ndarray:
-        return np.flatnonzero(self.targets.cross_fit)
-
 
 class _Builder:
     """Accumulates rows source by source."""

@@ -55,6 +55,18 @@ class TrainingError(Exception):
     """Training cannot start or finish; one line."""
 
 
+def build_backend(config: TrainConfig):
+    """An unfitted backend for the recipe's `model.backend`.
+
+    Every backend follows `model.backend.Backend`: after `fit`, `tuning_probabilities_` holds its
+    predictions for the training rows `tuning_rows_` that it did not fit on (out-of-fold, or a
+    held-out slice), and the thresholds are tuned on those.
+    """
+    if config.model.backend == "linear":
+        return LinearBackend(config.features, config.heads)
+    raise TrainingError(f"no trainer for backend {config.model.backend!r}")
+
+
 def library_versions() -> dict[str, str]:
     """Versions of the libraries an artifact depends on (absent ones are skipped)."""
     versions = {"python": platform.python_version()}
@@ -95,14 +107,14 @@ def train(
     training_set = build_training_set(config.data, data_path)
     say(f"training set: {len(training_set.texts)} tweets {training_set.counts}; left out {training_set.excluded}")
 
-    backend = LinearBackend(config.features, config.heads)
+    backend = build_backend(config)
     fit_backend(backend, training_set.texts, training_set.targets, progress=say)
 
-    say("tuning decision thresholds on out-of-fold predictions")
-    rows = training_set.cross_fit_rows
+    say("tuning decision thresholds on validation predictions")
+    rows = backend.tuning_rows_
     targets = training_set.targets
     thresholds = tune_thresholds(
-        backend.oof_probabilities_,
+        backend.tuning_probabilities_,
         tags_true=intent_tag_matrix(targets, rows),
         urgency_true=targets.urgency[rows],
         dm_true=targets.dm[rows],
