@@ -69,10 +69,24 @@ def test_kernel_runs_this_interpreter(tmp_path: Path, monkeypatch: pytest.Monkey
     assert Path(printed).resolve() == Path(sys.executable).resolve()
 
 
-@pytest.mark.parametrize("notebook_path", NOTEBOOKS, ids=[path.name for path in NOTEBOOKS])
-def test_notebook_runs_headless(notebook_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _needs_model(notebook_path: Path) -> bool:
+    """Notebooks that analyse the trained default model say so in their metadata."""
+    metadata = nbformat.read(notebook_path, as_version=4).metadata
+    return bool(metadata.get("tweet_triage", {}).get("needs_model"))
+
+
+@pytest.mark.parametrize(
+    "notebook_path",
+    [pytest.param(path, marks=pytest.mark.slow) if _needs_model(path) else path for path in NOTEBOOKS],
+    ids=[path.name for path in NOTEBOOKS],
+)
+def test_notebook_runs_headless(
+    notebook_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
     _data_dir_or_skip()
     _kernel_environment(monkeypatch)
+    if _needs_model(notebook_path):
+        monkeypatch.setenv("TRIAGE_MODEL_DIR", str(request.getfixturevalue("default_model_dir").resolve()))
     before = notebook_path.read_bytes()
     _execute(notebook_path, tmp_path)
     assert notebook_path.read_bytes() == before, "running the notebook must not write into the repository"

@@ -200,16 +200,25 @@ def _load_policy(path: str | None):
 
 # -- bench ---------------------------------------------------------------------------------------
 def cmd_bench(args: argparse.Namespace) -> int:
-    from training.bench.run import run_benchmark
+    from training.bench.run import SECTIONS, discover_models, run_benchmark
     from training.data import resolve_data_dir
     from training.train import print_progress
 
-    models = args.model or ["models/default"]
+    models = args.model or discover_models()
+    if not models:
+        raise CliError("no model under models/: train one first (make model)")
     for model_dir in models:
         if not (Path(model_dir) / "manifest.json").is_file():
             raise CliError(f"no model at {model_dir}: train it first (make model)")
+    sections = tuple(args.only) if args.only else tuple(section for section in SECTIONS if section not in (args.skip or []))
     results, markdown = run_benchmark(
-        models, resolve_data_dir(args.data_dir), tweets=args.tweets, rounds=args.rounds, progress=print_progress
+        models,
+        resolve_data_dir(args.data_dir),
+        tweets=args.tweets,
+        rounds=args.rounds,
+        sections=sections,
+        encoder=not args.no_encoder,
+        progress=print_progress,
     )
     print(markdown)
     if args.json:
@@ -249,11 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--now", help="ISO 8601 time to compute waits and respond-by from (default: now)")
     score.add_argument("--workers", type=int, default=0, help="scoring processes (default 0: one per core)")
     score.set_defaults(handler=cmd_score)
-    bench = commands.add_parser("bench", help="measure speed (and quality) of models in one run")
-    bench.add_argument("--model", action="append", help="model directory (repeatable; default models/default)")
+    bench = commands.add_parser("bench", help="compare models and peers (VADER, keywords, MiniLM): quality, speed, memory, API")
+    bench.add_argument("--model", action="append", help="model directory (repeatable; default: every model under models/)")
     bench.add_argument("--tweets", type=int, default=10_000, help="real tweets to score per round")
     bench.add_argument("--rounds", type=int, default=3, help="throughput rounds (the best counts)")
-    bench.add_argument("--json", help="also write the results to this JSON file")
+    bench.add_argument("--only", action="append", choices=["quality", "speed", "memory", "api"], help="run only these sections")
+    bench.add_argument("--skip", action="append", choices=["quality", "speed", "memory", "api"], help="leave these sections out")
+    bench.add_argument("--no-encoder", action="store_true", help="leave the raw MiniLM encoder out of speed and memory")
+    bench.add_argument("--json", help="also write every figure to this JSON file")
     bench.add_argument("--data-dir", help="data directory (default: $TRIAGE_DATA_DIR, else ../shared/data)")
     bench.set_defaults(handler=cmd_bench)
     return parser

@@ -1,9 +1,14 @@
-"""`triage bench`: measure our models in one process run and print a Markdown table + JSON.
+"""`triage bench`: our models against the peers, quality and speed, in one process run.
 
 Sections:
-- speed: the whole scoring pipeline (output contract) on real tweets from care/train, in batches
-  on one process and on every core, and one tweet at a time; load time and memory; the training
-  time each model's manifest recorded.
+- quality: every model given (default: every directory under models/ with a manifest) and the
+  peers (VADER, a keyword baseline) on care/val, TweetEval sentiment test and complaints/test;
+- speed: the whole scoring pipeline of each model (output contract) on real tweets, in batches on
+  one process and on every core, and one tweet at a time; VADER, the keyword baseline and the raw
+  MiniLM encoder beside them, interleaved round by round; ratios to VADER;
+- memory: peak RSS of a fresh process that loads each scorer and scores a batch;
+- api (when asked): a real uvicorn on loopback driven at fixed rates from a second process.
+Output: a Markdown report (stdout) and, with `--json`, every figure plus the machine.
 """
 
 from __future__ import annotations
@@ -13,9 +18,26 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from training.bench.machine import describe_machine, usable_cores
-from training.bench.speed import measure_speed, triage_scorer
+from training.bench.peers import KeywordPeer, VaderPeer
+from training.bench.quality import EvaluationData, model_quality, peer_quality, quality_table
+from training.bench.speed import (
+    keyword_scorer,
+    measure_speed,
+    minilm_encoder_scorer,
+    peak_rss_mb,
+    triage_scorer,
+    vader_scorer,
+)
 
 Progress = Callable[[str], None]
+SECTIONS = ("quality", "speed", "memory", "api")
+
+
+def discover_models(root: Path = Path("models")) -> list[str]:
+    """Every model directory under `root` (one with a manifest), default first."""
+    found = sorted(str(path.parent) for path in root.glob("*/manifest.json"))
+    default = str(root / "default")
+    return ([default] if default in found else []) + [path for path in found if path != default]
 
 
 def benchmark_tweets(data_dir: Path, count: int) -> list[str]:
@@ -26,7 +48,15 @@ def benchmark_tweets(data_dir: Path, count: int) -> list[str]:
     return (texts * (count // len(texts) + 1))[:count]
 
 
-def run_speed(model_dirs: Sequence[str], texts: list[str], *, rounds: int, progress: Progress) -> dict:
+def run_quality(model_dirs: Sequence[str], data_dir: Path, progress: Progress) -> dict:
+    columns = {model_dir: model_quality(model_dir, data_dir, progress) for model_dir in model_dirs}
+    data = EvaluationData(data_dir)
+    for peer in (VaderPeer(), KeywordPeer()):
+        columns[peer.name] = peer_quality(peer, data, progress)
+    return columns
+
+
+def run_speed(model_dirs: Sequence[str], texts: list[str], *, rounds: int, encoder: bool, progress: Progress) -> dict:
     cores = usable_cores()
     scorers = []
     for model_dir in model_dirs:
@@ -34,33 +64,70 @@ def run_speed(model_dirs: Sequence[str], texts: list[str], *, rounds: int, progr
         scorers.append(triage_scorer(model_dir))
         if cores > 1:
             scorers.append(triage_scorer(model_dir, workers=cores))
+    scorers += [vader_scorer(), keyword_scorer()]
+    if encoder:
+        progress("loading the raw MiniLM encoder")
+        scorers.append(minilm_encoder_scorer())
     try:
         results = measure_speed(scorers, texts, rounds=rounds, progress=progress)
     finally:
         for scorer in scorers:
             scorer.close()
-    section = {"tweets": len(texts), "rounds": rounds, "scorers": {}}
+    vader = next(result for result in results if result.name == "VADER")
+    section = {"tweets": len(texts), "rounds": rounds, "cores": cores, "scorers": {}, "training_seconds": {}}
     for result in results:
-        section["scorers"][result.name] = result.as_dict()
+        values = result.as_dict()
+        values["throughput_vs_vader"] = round(result.tweets_per_second / vader.tweets_per_second, 2)
+        values["p50_vs_vader"] = round(result.p50_ms / vader.p50_ms, 2)
+        values["throughput_rounds"] = result.rounds
+        section["scorers"][result.name] = values
     for model_dir in model_dirs:
         manifest = json.loads((Path(model_dir) / "manifest.json").read_text())
-        section.setdefault("training_seconds", {})[model_dir] = manifest.get("training_seconds")
+        section["training_seconds"][model_dir] = manifest.get("training_seconds")
     return section
 
 
 def speed_table(section: dict) -> str:
     lines = [
-        "| scorer | tweets/s (batches) | one tweet p50 ms | p99 ms | load s | memory MiB |",
+        "| scorer | tweets/s (batches) | x VADER | one tweet p50 ms | p99 ms | p50 x VADER |",
         "|---|---|---|---|---|---|",
     ]
     for name, values in section["scorers"].items():
         lines.append(
-            f"| {name} | {values['tweets_per_second']:,.0f} | {values['single_p50_ms']:.2f} | "
-            f"{values['single_p99_ms']:.2f} | {values['load_seconds']:.2f} | {values['rss_mb']:.0f} |"
+            f"| {name} | {values['tweets_per_second']:,.0f} | {values['throughput_vs_vader']:.2f} | "
+            f"{values['single_p50_ms']:.2f} | {values['single_p99_ms']:.2f} | {values['p50_vs_vader']:.1f} |"
         )
     lines.append("")
-    for model_dir, seconds in section.get("training_seconds", {}).items():
-        lines.append(f"Training time of {model_dir} (from its manifest): {seconds} s.")
+    for model_dir, seconds in section["training_seconds"].items():
+        lines.append(f"- training time of {model_dir} (its manifest): {seconds} s")
+    return "\n".join(lines)
+
+
+def run_memory(model_dirs: Sequence[str], encoder: bool, progress: Progress) -> dict[str, float]:
+    """Peak RSS of a fresh interpreter per scorer: what each costs to host on its own."""
+    sample = "['@brand my order never arrived, where is it?'] * 256"
+    probes = {
+        model_dir: f"from model import load_model\nm = load_model({model_dir!r})\n"
+        f"m.score([{{'id': str(i), 'text': t}} for i, t in enumerate({sample})])"
+        for model_dir in model_dirs
+    }
+    probes["VADER"] = f"from training.bench.peers import VaderPeer\nVaderPeer().sentiment({sample})"
+    probes["keywords"] = f"from training.bench.peers import KeywordPeer\nKeywordPeer().intent({sample})"
+    if encoder:
+        probes["MiniLM encoder (torch fp32)"] = (
+            "from training.bench.speed import minilm_encoder_scorer\n"
+            f"minilm_encoder_scorer().batch(({sample})[:64])"
+        )
+    memory = {}
+    for name, code in probes.items():
+        progress(f"peak memory of {name}")
+        memory[name] = round(peak_rss_mb(code), 1)
+    return memory
+
+
+def memory_table(memory: dict[str, float]) -> str:
+    lines = ["| scorer | peak RSS MiB (fresh process, loaded + 256 tweets scored) |", "|---|---|"]
+    lines += [f"| {name} | {value:,.0f} |" for name, value in memory.items()]
     return "\n".join(lines)
 
 
@@ -70,25 +137,43 @@ def run_benchmark(
     *,
     tweets: int = 10_000,
     rounds: int = 3,
+    sections: Sequence[str] = ("quality", "speed", "memory"),
+    encoder: bool = True,
     progress: Progress | None = None,
 ) -> tuple[dict, str]:
-    """Run every section; return (JSON-ready results, Markdown report)."""
+    """Run the chosen sections; return (JSON-ready results, Markdown report)."""
     say = progress or (lambda message: None)
     machine = describe_machine()
-    texts = benchmark_tweets(data_dir, tweets)
-    speed = run_speed(model_dirs, texts, rounds=rounds, progress=say)
-    results = {"machine": machine, "speed": speed}
-    markdown = "\n".join(
-        [
-            f"# tweet-triage benchmark, {machine['date']}",
+    results: dict = {"machine": machine, "models": list(model_dirs)}
+    parts = [
+        f"# tweet-triage benchmark, {machine['date']}",
+        "",
+        f"Machine: {machine['cores']} cores, {machine['cpu']}, {machine['memory_gib']} GiB RAM; "
+        f"Python {machine['versions']['python']}, scikit-learn {machine['versions'].get('scikit-learn')}, "
+        f"torch {machine['versions'].get('torch', '-')}. Every figure below comes from this one run.",
+        "",
+    ]
+    if "quality" in sections:
+        results["quality"] = run_quality(model_dirs, data_dir, say)
+        parts += ["## Quality (same data for every scorer; — where a scorer has no such head)", "", quality_table(results["quality"]), ""]
+    if "speed" in sections:
+        texts = benchmark_tweets(data_dir, tweets)
+        results["speed"] = run_speed(model_dirs, texts, rounds=rounds, encoder=encoder, progress=say)
+        parts += [
+            f"## Speed on {len(texts):,} real tweets (best of {rounds} rounds, scorers interleaved)",
             "",
-            f"Machine: {machine['cores']} cores, {machine['cpu']}, {machine['memory_gib']} GiB; "
-            f"Python {machine['versions']['python']}, scikit-learn {machine['versions'].get('scikit-learn')}.",
+            "Our models run the whole pipeline (normaliser, features, heads, PII, DM advice, priority, "
+            "output dicts); the peers only their own answer.",
             "",
-            f"## Speed: the whole pipeline (output contract) on {len(texts):,} real tweets",
-            "",
-            speed_table(speed),
+            speed_table(results["speed"]),
             "",
         ]
-    )
-    return results, markdown
+    if "memory" in sections:
+        results["memory"] = run_memory(model_dirs, encoder, say)
+        parts += ["## Memory", "", memory_table(results["memory"]), ""]
+    if "api" in sections:
+        from training.bench.api_load import api_section
+
+        results["api"], markdown = api_section(model_dirs[0], data_dir, progress=say)
+        parts += ["## HTTP API", "", markdown, ""]
+    return results, "\n".join(parts)

