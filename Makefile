@@ -1,4 +1,4 @@
-# tweet-triage: `make run` sets everything up and scores the sample; `make test` runs every test.
+# tweet-triage: `make run` sets everything up and starts the scoring API; `make test` runs every test.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -21,8 +21,9 @@ model: $(VENV)/.installed
 	@if [ -f $(MODEL)/manifest.json ]; then echo "model: $(MODEL) is there"; \
 	else $(BIN)/triage train --config training/configs/default.toml --output $(MODEL) --force; fi
 
+# Starts the scoring API on http://127.0.0.1:8000 (Ctrl-C stops it); settings: TRIAGE_* variables.
 run: setup
-	$(BIN)/triage score --model $(MODEL) --input examples/tweets.jsonl --output -
+	$(BIN)/triage serve --model $(MODEL)
 
 test: setup
 	$(BIN)/pytest -m "slow or not slow"

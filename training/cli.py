@@ -1,4 +1,4 @@
-"""The `triage` command line: train, evaluate, score.
+"""The `triage` command line: train, evaluate, score, bench, serve.
 
 Errors are one line on stderr (`triage: error: ...`) with a non-zero exit status; progress goes to
 stderr too, so that stdout carries only results.
@@ -228,6 +228,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- serve ---------------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    # The CLI is the composition root: this lazy import is the one allowed training -> serving
+    # reference (DESIGN.md: imports flow training -> model <- serving).
+    from serving.server import serve
+    from serving.settings import SettingsError
+
+    try:
+        return serve(model=args.model, host=args.host, port=args.port, workers=args.workers, policy=args.policy)
+    except SettingsError as error:
+        raise CliError(str(error)) from None
+
+
 # -- entry point ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="triage", description="Triage customer-care tweets: train, evaluate and score models.")
@@ -268,6 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", help="also write every figure to this JSON file")
     bench.add_argument("--data-dir", help="data directory (default: $TRIAGE_DATA_DIR, else ../shared/data)")
     bench.set_defaults(handler=cmd_bench)
+
+    serve = commands.add_parser("serve", help="run the scoring API (settings: TRIAGE_* variables, see README)")
+    serve.add_argument("--model", help="model directory (default: $TRIAGE_MODEL_DIR, else models/default)")
+    serve.add_argument("--host", help="interface to bind (default: $TRIAGE_HOST, else 127.0.0.1; others need API keys)")
+    serve.add_argument("--port", type=int, help="port (default: $TRIAGE_PORT, else 8000)")
+    serve.add_argument("--workers", type=int, help="uvicorn worker processes (default: $TRIAGE_WORKERS, else 1)")
+    serve.add_argument("--policy", help="priority policy TOML (default: $TRIAGE_POLICY, else the shipped policy)")
+    serve.set_defaults(handler=cmd_serve)
     return parser
 
 
