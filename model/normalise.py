@@ -15,6 +15,12 @@ What it does, in order:
    `@user`, e-mail addresses become `email@example.com`: the label of a tweet never depends on them.
 5. Letters and `!?.` repeated four or more times are cut to three (`soooooo` -> `sooo`); digits
    are left alone (they are order numbers and prices). Whitespace collapses.
+6. Typographic apostrophes (`’`, `‘`, `ʼ`) become `'`, so `don’t` and Italian elisions such as
+   `l’ordine` read the same as with a typed apostrophe.
+7. Italian texting forms that are no English word (`xké`, `nn`, `cmq`, `qlcs`, ...) are written
+   out (`perché`, `non`, `comunque`, `qualcosa`); whole tokens only, from a fixed table, so English
+   text never changes. Accents are kept (`perché` and `perchè` stay distinct words, character
+   n-grams relate them).
 
 Case is kept: capitals carry anger, and vectorisers lowercase on their own.
 """
@@ -28,7 +34,7 @@ import unicodedata
 import emoji
 import regex
 
-NORMALISER_VERSION = 1
+NORMALISER_VERSION = 2
 
 URL_TOKEN = "http"
 USER_TOKEN = "@user"
@@ -41,6 +47,21 @@ _HANDLE = re.compile(r"(?<![\w@])@\w+")
 _ELONGATED = re.compile(r"([^\W\d_]|[!?.])\1{3,}")  # letters and !?. only: digits are data
 _WHITESPACE = re.compile(r"\s+")
 _MAX_UNESCAPE_ROUNDS = 5
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+
+# Italian texting forms (SMS / chat spelling) and what they stand for. Only forms that are not
+# English words, matched as whole tokens case-insensitively.
+ITALIAN_TEXTING_FORMS: dict[str, str] = {
+    "xké": "perché", "xkè": "perché", "xke": "perché", "xk": "perché", "xché": "perché",
+    "xchè": "perché", "xche": "perché", "perke": "perché", "perkè": "perché", "perké": "perché",
+    "nn": "non", "cmq": "comunque", "qlc": "qualche", "qlcs": "qualcosa", "qlcn": "qualcuno",
+    "qnd": "quando", "grz": "grazie", "nnt": "niente", "anke": "anche", "kosa": "cosa",
+    "kome": "come", "nessun1": "nessuno",
+}
+_TEXTING = regex.compile(
+    r"(?<![\w'])(" + "|".join(sorted(map(regex.escape, ITALIAN_TEXTING_FORMS), key=len, reverse=True)) + r")(?![\w'])",
+    regex.IGNORECASE,
+)
 
 
 # Format characters (zero-width, BOM, soft hyphen, bidi controls), control characters other than
@@ -91,6 +112,10 @@ def _canonical_characters(text: str) -> str:
     return text
 
 
+def _expand_texting(match: regex.Match) -> str:
+    return ITALIAN_TEXTING_FORMS[match.group(1).lower()]
+
+
 def normalise_tweet(text: str) -> str:
     """Return the canonical form of a tweet that every backend sees (see the module docstring)."""
     if not text.isascii() or "&" in text:
@@ -102,4 +127,7 @@ def normalise_tweet(text: str) -> str:
     text = _EMAIL.sub(f" {EMAIL_TOKEN} ", text)
     text = _HANDLE.sub(USER_TOKEN, text)
     text = _ELONGATED.sub(r"\1\1\1", text)
+    if not text.isascii():
+        text = text.translate(_APOSTROPHES)
+    text = _TEXTING.sub(_expand_texting, text)
     return _WHITESPACE.sub(" ", text).strip()

@@ -82,3 +82,21 @@ def test_fast_demojize_matches_the_emoji_package(text: str) -> None:
 
 def test_case_is_kept() -> None:
     assert normalise_tweet("WHY is my ORDER late") == "WHY is my ORDER late"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("xké nn mi rispondete? cmq l’ordine è fermo", "perché non mi rispondete? comunque l'ordine è fermo"),
+        ("XKE nn funziona", "perché non funziona"),
+        ("qlcs nn va", "qualcosa non va"),
+        ("l’ordine n° 123", "l'ordine n° 123"),
+    ],
+)
+def test_italian_texting_forms_and_elisions(text: str, expected: str) -> None:
+    assert normalise_tweet(text) == expected
+
+
+@pytest.mark.parametrize("text", ["msg me pls", "nnnice try", "see you at cmqx", "don't panic", "I’m here"])
+def test_italian_forms_never_touch_english_words(text: str) -> None:
+    assert normalise_tweet(text) == text.replace("’", "'")
