@@ -20,6 +20,8 @@ from model.heads import HeadProbabilities, HeadTargets
 # transformer path pulls in onnxruntime or torch, the linear path must not).
 BACKENDS: dict[str, str] = {
     "linear": "model.linear:LinearBackend",
+    "transformer": "model.transformer:TransformerBackend",
+    "ensemble": "model.ensemble:EnsembleBackend",
 }
 
 

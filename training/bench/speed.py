@@ -31,6 +31,7 @@ class Scorer:
     rss_mb: float = 0.0
     close: Callable[[], None] = lambda: None
     batch_size: int = 256
+    max_tweets: int | None = None  # slow scorers time a prefix of the tweets (throughput is a rate)
 
 
 @dataclass
@@ -62,7 +63,9 @@ def rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure_loading(name: str, load: Callable[[], tuple[Callable, Callable, Callable]], batch_size: int = 256) -> Scorer:
+def measure_loading(
+    name: str, load: Callable[[], tuple[Callable, Callable, Callable]], batch_size: int = 256, max_tweets: int | None = None
+) -> Scorer:
     """Load a scorer, recording the time it takes and the memory it adds to this process."""
     gc.collect()
     before = rss_mb()
@@ -71,7 +74,8 @@ def measure_loading(name: str, load: Callable[[], tuple[Callable, Callable, Call
     seconds = time.perf_counter() - start
     single("warm up the caches")
     return Scorer(
-        name, batch, single, load_seconds=seconds, rss_mb=max(0.0, rss_mb() - before), close=close, batch_size=batch_size
+        name, batch, single, load_seconds=seconds, rss_mb=max(0.0, rss_mb() - before), close=close,
+        batch_size=batch_size, max_tweets=max_tweets,
     )
 
 
@@ -89,11 +93,12 @@ def measure_speed(
     throughput: dict[str, list[float]] = {scorer.name: [] for scorer in scorers}
     for round_index in range(rounds):
         for scorer in scorers:
-            say(f"round {round_index + 1}/{rounds}: {scorer.name} on {len(texts)} tweets")
+            sample = texts[: scorer.max_tweets] if scorer.max_tweets else texts
+            say(f"round {round_index + 1}/{rounds}: {scorer.name} on {len(sample)} tweets")
             start = time.perf_counter()
-            for offset in range(0, len(texts), scorer.batch_size):
-                scorer.batch(texts[offset : offset + scorer.batch_size])
-            throughput[scorer.name].append(len(texts) / (time.perf_counter() - start))
+            for offset in range(0, len(sample), scorer.batch_size):
+                scorer.batch(sample[offset : offset + scorer.batch_size])
+            throughput[scorer.name].append(len(sample) / (time.perf_counter() - start))
     latencies: dict[str, list[float]] = {scorer.name: [] for scorer in scorers}
     say(f"single-tweet latency, {single_calls} calls each")
     for text in texts[:single_calls]:
@@ -119,20 +124,29 @@ def measure_speed(
 
 
 PARALLEL_BATCH = 2048
+TRANSFORMER_TWEETS = 1000  # transformer scorers time this many tweets a round (100x slower than linear)
 
 
-def triage_scorer(model_dir: str, *, workers: int = 1, name: str | None = None) -> Scorer:
+def model_spec(spec: str) -> tuple[str, str | None]:
+    """`DIR` or `DIR@RUNTIME` (a transformer artifact scored with another runtime, e.g. torch)."""
+    directory, _, runtime = spec.partition("@")
+    return directory, runtime or None
+
+
+def triage_scorer(model_dir: str, *, workers: int = 1, name: str | None = None, max_tweets: int | None = None) -> Scorer:
     """The whole pipeline (`TriageModel.score`: the output contract), on 1 or more processes.
 
     On one process batches are 256 tweets (an API request's size); on several, batches of
-    `PARALLEL_BATCH` are split evenly over the workers (a bulk scoring job).
+    `PARALLEL_BATCH` are split evenly over the workers (a bulk scoring job). `model_dir` is a
+    `model_spec`.
     """
 
     def load():
         from model import load_model
         from model.parallel import ParallelScorer
 
-        model = load_model(model_dir)
+        directory, runtime = model_spec(model_dir)
+        model = load_model(directory, runtime=runtime)
         chunk = PARALLEL_BATCH // workers
         parallel = ParallelScorer(model, workers=workers, chunk_size=chunk) if workers > 1 else None
 
@@ -150,7 +164,7 @@ def triage_scorer(model_dir: str, *, workers: int = 1, name: str | None = None) 
         return batch, single, (parallel.close if parallel else (lambda: None))
 
     label = name or (f"{model_dir} ({workers} processes)" if workers > 1 else model_dir)
-    return measure_loading(label, load, batch_size=PARALLEL_BATCH if workers > 1 else 256)
+    return measure_loading(label, load, batch_size=PARALLEL_BATCH if workers > 1 else 256, max_tweets=max_tweets)
 
 
 def median(values: Sequence[float]) -> float:
@@ -206,7 +220,7 @@ def minilm_encoder_scorer(max_length: int = 64) -> Scorer:
 
         return batch, (lambda text: batch([text])), (lambda: None)
 
-    return measure_loading("MiniLM encoder (torch fp32)", load, batch_size=64)
+    return measure_loading("MiniLM encoder (torch fp32)", load, batch_size=64, max_tweets=TRANSFORMER_TWEETS)
 
 
 def peak_rss_mb(python_code: str, timeout: float = 600) -> float:

