@@ -26,6 +26,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, R
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from model.feedback import FEEDBACK_FIELDS, MAX_AGENT_CHARS, FeedbackError, normalise_value
 from model.records import MAX_ID_CHARS, RecordError, check_text
@@ -343,4 +344,21 @@ def build_router(settings: Settings, client_dependency) -> APIRouter:
         return StreamingResponse(lines(), media_type="application/x-ndjson",
                                  headers={"Content-Disposition": 'attachment; filename="feedback.jsonl"'})
 
+    # Starlette answers 405 with the methods of the first route of a path only; these routes
+    # answer every other method with the full list (schemathesis checks the Allow header).
+    _answer_other_methods(router, "/v1/inbox", ("GET", "HEAD", "POST"))
+    _answer_other_methods(router, "/v1/inbox/{tweet_id}", ("GET", "HEAD", "PATCH", "DELETE"))
     return router
+
+
+ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+
+
+def _answer_other_methods(router: APIRouter, path: str, allowed: tuple[str, ...]) -> None:
+    allow = ", ".join(method for method in allowed if method != "HEAD")
+
+    async def method_not_allowed() -> None:
+        raise StarletteHTTPException(405, headers={"Allow": allow})
+
+    router.add_api_route(path, method_not_allowed, methods=[m for m in ALL_METHODS if m not in allowed],
+                         include_in_schema=False)
