@@ -346,8 +346,8 @@ def build_router(settings: Settings, client_dependency) -> APIRouter:
 
     # Starlette answers 405 with the methods of the first route of a path only; these routes
     # answer every other method with the full list (schemathesis checks the Allow header).
-    _answer_other_methods(router, "/v1/inbox", ("GET", "HEAD", "POST"))
-    _answer_other_methods(router, "/v1/inbox/{tweet_id}", ("GET", "HEAD", "PATCH", "DELETE"))
+    _answer_other_methods(router, "/v1/inbox", ("GET", "POST"))
+    _answer_other_methods(router, "/v1/inbox/{tweet_id}", ("GET", "PATCH", "DELETE"))
     return router
 
 
@@ -355,7 +355,7 @@ ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRAC
 
 
 def _answer_other_methods(router: APIRouter, path: str, allowed: tuple[str, ...]) -> None:
-    allow = ", ".join(method for method in allowed if method != "HEAD")
+    allow = ", ".join(allowed)
 
     async def method_not_allowed() -> None:
         raise StarletteHTTPException(405, headers={"Allow": allow})

@@ -225,18 +225,26 @@ class Store:
         """Store (record, result) pairs; returns (added ids, ids already in the inbox, left as they were)."""
         stamp = utc_stamp(received_at)
         ids = [str(record["id"]) for record, _ in scored]
-        with self._writing(timeout_s) as connection:
-            existing = set(connection.scalars(select(inbox_items.c.tweet_id).where(inbox_items.c.tweet_id.in_(ids))))
-            rows, added, seen = [], [], set(existing)
-            for record, result in scored:
-                tweet_id = str(record["id"])
-                if tweet_id in seen:
-                    continue
-                seen.add(tweet_id)
-                added.append(tweet_id)
-                rows.append(_item_row(record, result, stamp))
-            if rows:
-                connection.execute(insert(inbox_items), rows)
+        for attempt in range(2):
+            try:
+                with self._writing(timeout_s) as connection:
+                    existing = set(connection.scalars(
+                        select(inbox_items.c.tweet_id).where(inbox_items.c.tweet_id.in_(ids))))
+                    rows, added, seen = [], [], set(existing)
+                    for record, result in scored:
+                        tweet_id = str(record["id"])
+                        if tweet_id in seen:
+                            continue
+                        seen.add(tweet_id)
+                        added.append(tweet_id)
+                        rows.append(_item_row(record, result, stamp))
+                    if rows:
+                        connection.execute(insert(inbox_items), rows)
+                break
+            except IntegrityError:
+                # PostgreSQL: a concurrent push stored one of these ids first; the retry skips it.
+                if attempt:
+                    raise StoreUnavailable("the tweets could not be stored; retry") from None
         duplicates = [tweet_id for tweet_id in dict.fromkeys(ids) if tweet_id not in added]
         return added, duplicates
 
