@@ -26,7 +26,6 @@ from typing import AsyncIterator
 
 import anyio
 from fastapi import Depends, FastAPI
-from prometheus_client import Counter
 
 from serving import signals
 from serving.errors import install_error_handlers
@@ -128,12 +127,8 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     app.state.metrics = metrics
     app.state.limiter = limiter
     app.state.store = store
-    app.state.feedback_writes = Counter(
-        "triage_feedback_writes_total", "Feedback writes by result (stored, replayed, not_found).", ("result",),
-        registry=metrics.registry,
-    )
     install_error_handlers(app)
-    inbox.install_store_error_handlers(app)
+    inbox.install(app, metrics.registry)
 
     client = build_client_dependency(keys)
     rate_limited = build_rate_limit_dependency(limiter, client)

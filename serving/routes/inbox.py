@@ -166,8 +166,22 @@ async def store_error_handler(request: Request, exc: StoreError) -> JSONResponse
                           scope=request.scope)
 
 
-def install_store_error_handlers(app: FastAPI) -> None:
+WRITE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def install(app: FastAPI, registry) -> None:
+    """The store's error handler and the feedback metrics (in the app's metrics registry)."""
+    from prometheus_client import Counter, Histogram
+
     app.add_exception_handler(StoreError, store_error_handler)  # type: ignore[arg-type]
+    app.state.feedback_writes = Counter(
+        "triage_feedback_writes_total", "Feedback writes by result (stored, replayed, not_found).", ("result",),
+        registry=registry,
+    )
+    app.state.feedback_write_seconds = Histogram(
+        "triage_feedback_write_seconds", "Time to store one correction in the database, waiting for its lock included.",
+        buckets=WRITE_BUCKETS, registry=registry,
+    )
 
 
 def _not_found() -> ApiError:
@@ -312,11 +326,13 @@ def build_router(settings: Settings, client_dependency) -> APIRouter:
             raise ApiError(422, "invalid_feedback_value", str(error)) from None
         tweet_id = str(body.tweet_id)
         canonical = json.dumps([tweet_id, body.field, value, body.agent], ensure_ascii=True, separators=(",", ":"))
+        started = time.perf_counter()
         row, replayed = store.record_feedback(
             tweet_id=tweet_id, field=body.field, value=value, agent=body.agent, client=client.id,
             idempotency_key=idempotency_key, request_hash=hashlib.sha256(canonical.encode()).hexdigest(),
             timeout_s=_remaining(request),
         )
+        request.app.state.feedback_write_seconds.observe(time.perf_counter() - started)
         metrics = request.app.state.feedback_writes
         if row is None:
             metrics.labels("not_found").inc()

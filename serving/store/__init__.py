@@ -153,6 +153,7 @@ class Store:
         self.url = url
         self._engine: Engine | None = None
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -199,6 +200,12 @@ class Store:
         `StoreUnavailable` (the route answers 503 + Retry-After): nothing was committed.
         """
         engine = self.engine.execution_options(sqlite_begin="IMMEDIATE") if write else self.engine
+        serialise = write and engine.dialect.name == "sqlite"
+        if serialise:
+            # Writers of this process take turns here rather than in SQLite's busy handler, which
+            # sleeps 1, 2, 5 ... 100 ms between retries: only other processes still contend there.
+            if not self._write_lock.acquire(timeout=-1 if timeout_s is None else max(0.0, timeout_s * 0.8)):
+                raise StoreUnavailable("the inbox store is busy; retry")
         try:
             with engine.connect() as connection:
                 capped = timeout_s is not None and connection.dialect.name == "sqlite"
@@ -218,6 +225,9 @@ class Store:
         except SQLAlchemyError as error:
             # Still locked after busy_timeout, or the database went away: nothing was committed.
             raise StoreUnavailable(f"the inbox store is busy or unreachable ({type(error).__name__})") from None
+        finally:
+            if serialise:
+                self._write_lock.release()
 
     # -- inbox -------------------------------------------------------------------------------
     def add_items(self, scored: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],

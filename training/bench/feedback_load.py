@@ -104,6 +104,7 @@ def run(model: str, writes: int, concurrency: int, workers: int, tweets: int, da
         with sqlite3.connect(database) as connection:
             rows = connection.execute("SELECT COUNT(*) FROM feedback").fetchone()[0]
             distinct_keys = connection.execute("SELECT COUNT(DISTINCT idempotency_key) FROM feedback").fetchone()[0]
+        server_side = _histogram_quantiles(httpx.get(server.url + "/metrics").text)
         replayed = asyncio.run(_replay(server.url, sent[: max(1, writes // 10)]))
         with sqlite3.connect(database) as connection:
             rows_after_replay = connection.execute("SELECT COUNT(*) FROM feedback").fetchone()[0]
@@ -116,14 +117,41 @@ def run(model: str, writes: int, concurrency: int, workers: int, tweets: int, da
         "seconds": round(elapsed, 2), "writes_per_s": round(writes / elapsed, 1),
         "latency_ms": {name: round(percentile(latencies, q), 1) for name, q in
                        (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))},
+        "server_side_ms": server_side,
     }
     print(json.dumps(summary, indent=2))
     ok = rows == writes == rows_after_replay and distinct_keys == writes
     print(f"feedback writes: {writes} sent at once over {concurrency} connections to {workers} worker(s); "
           f"{rows} rows stored ({'exactly one per write' if ok else 'MISMATCH'}), {retries} retries; "
           f"latency p50 {summary['latency_ms']['p50']} ms, p99 {summary['latency_ms']['p99']} ms, "
-          f"max {summary['latency_ms']['max']} ms; {summary['writes_per_s']} writes/s")
+          f"max {summary['latency_ms']['max']} ms; {summary['writes_per_s']} writes/s; "
+          f"database write (lock wait included) p50 <= {server_side['db_write']['p50']} ms, "
+          f"p99 <= {server_side['db_write']['p99']} ms")
     return 0 if ok else 1
+
+
+def _histogram_quantiles(exposition: str) -> dict:
+    """p50/p99 (as bucket upper bounds, ms) of the server's own histograms of the feedback writes:
+    `db_write` (store call, lock wait included) and `request` (the whole request in the server)."""
+    import re
+
+    wanted = {"db_write": ("triage_feedback_write_seconds_bucket", None),
+              "request": ("triage_request_duration_seconds_bucket", 'route="/v1/feedback"')}
+    out = {}
+    for name, (metric, must) in wanted.items():
+        buckets: dict[float, float] = {}
+        for line in exposition.splitlines():
+            if line.startswith(metric + "{") and (must is None or must in line) and 'status="200"' not in line:
+                bound = re.search(r'le="([^"]+)"', line).group(1)
+                upper = float("inf") if bound == "+Inf" else float(bound)
+                buckets[upper] = buckets.get(upper, 0.0) + float(line.rsplit(" ", 1)[1])
+        total = buckets.get(float("inf"), 0.0)
+        result = {}
+        for label, q in (("p50", 0.5), ("p99", 0.99)):
+            bound = next((upper for upper in sorted(buckets) if total and buckets[upper] >= q * total), float("nan"))
+            result[label] = round(bound * 1000, 1) if bound != float("inf") else "inf"
+        out[name] = result
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -230,7 +230,8 @@ function highlightPhrases(explanation) {
 function appendHighlighted(block, text, phrases) {
   if (!phrases.length) { block.textContent = text; return; }
   const escaped = phrases.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-  const pattern = new RegExp(`(${escaped.join("|")})`, "gi");
+  // Whole words only: "my" must not light up inside "amyl".
+  const pattern = new RegExp(`(?<![\\p{L}\\p{N}_])(?:${escaped.join("|")})(?![\\p{L}\\p{N}_])`, "giu");
   let last = 0;
   for (const match of text.matchAll(pattern)) {
     if (match.index > last) block.append(text.slice(last, match.index));
