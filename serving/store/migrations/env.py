@@ -1,7 +1,7 @@
 """Alembic environment: runs on the connection `serving.store.migrate` hands over (no alembic.ini).
 
 From a shell, for a database the service is not running on:
-    python -m serving.store upgrade  (uses TRIAGE_DATABASE_URL / TRIAGE_STATE_DIR)
+    python -m serving.store upgrade   (the database of TRIAGE_DATABASE_URL / TRIAGE_STATE_DIR)
 """
 
 from alembic import context
