@@ -208,3 +208,16 @@ def test_export_is_care_labels_with_the_latest_correction_of_each_field(store):
                       "praise": 1, "intent": "question", "sentiment": "positive", "urgency": 2, "dm": 0,
                       "corrected": ["intent", "sentiment"]}
     json.dumps(record)
+
+
+def test_the_migrations_build_exactly_the_tables_the_code_declares(store_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from serving.store import metadata
+
+    store = Store(store_url).open()
+    with store.transaction(write=False) as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    store.close()
+    assert differences == [], "tables.py and the migrations disagree: write a migration"
