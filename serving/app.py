@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
@@ -87,12 +88,10 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
                 raise ModelLoadError(str(error)) from None
         else:
             record_swap(holder.current, None)
-        # The inbox store: connect and run its migrations (upgrade head). Scoring does not need it,
-        # so a database that is down is logged and retried on the first inbox request.
-        try:
-            await anyio.to_thread.run_sync(store.open)
-        except StoreUnavailable as error:
-            logger.warning("inbox store at %s: %s", redact_url(store.url), error)
+        # The inbox store: connect and run its migrations (upgrade head) beside the start-up, not
+        # before it: scoring and readiness do not need the database. Inbox requests that come
+        # first wait for it; a database that is down is logged and retried on the next request.
+        threading.Thread(target=open_store_quietly, args=(store,), name="triage-store-open", daemon=True).start()
         restore = None
         if handle_signals and signals.can_install():
             restore = signals.install_signal_handlers(
@@ -158,6 +157,14 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     app.add_middleware(DeclaredBodySizeMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, route_paths=route_paths)
     return app
+
+
+def open_store_quietly(store: Store) -> None:
+    """Open (and migrate) the inbox store; a failure is one warning line, retried on first use."""
+    try:
+        store.open()
+    except StoreUnavailable as error:
+        logger.warning("inbox store at %s: %s", redact_url(store.url), error)
 
 
 def create_app_from_env() -> FastAPI:
