@@ -4,8 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 MODEL ?= models/default
 export TRIAGE_DATA_DIR ?= $(abspath ../shared/data)
+# The browser tests drive the system's chromium (.ci/run installs it): pip never fetches a browser.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: setup model run test test-fast bench clean
+.PHONY: setup model run test test-fast bench clean demo
 
 setup: $(VENV)/.installed model
 
@@ -24,6 +26,10 @@ model: $(VENV)/.installed
 # Starts the scoring API on http://127.0.0.1:8000 (Ctrl-C stops it); settings: TRIAGE_* variables.
 run: setup
 	$(BIN)/triage serve --model $(MODEL)
+
+# A fresh inbox of a few hundred real tweets, served at http://127.0.0.1:8000/inbox (Ctrl-C stops).
+demo: setup
+	$(BIN)/triage demo --model $(MODEL)
 
 test: setup
 	$(BIN)/pytest -m "slow or not slow"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
@@ -37,10 +38,11 @@ from serving.limits import (
     build_rate_limit_dependency,
 )
 from serving.metrics import Metrics, MetricsMiddleware, multiprocess_dir
-from serving.routes import admin, health, model_info, score
+from serving.routes import admin, health, inbox, model_info, page, score
 from serving.security import ApiKeys, RequireApiKeyMiddleware, build_admin_dependency, build_client_dependency
 from serving.settings import Settings, get_settings
 from serving.state import LoadedModel, ModelHolder, ReloadError
+from serving.store import Store, StoreUnavailable, redact_url
 
 logger = logging.getLogger("serving.app")
 
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     metrics = Metrics()
     keys = ApiKeys(settings)
     limiter = RateLimiter(settings.rate_limit, settings.redis_url)
+    store = Store(settings.store_url)
 
     def record_swap(new: LoadedModel, old: LoadedModel | None) -> None:
         metrics.set_model(new.version, new.sha256, (old.version, old.sha256) if old else None)
@@ -85,6 +88,10 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
                 raise ModelLoadError(str(error)) from None
         else:
             record_swap(holder.current, None)
+        # The inbox store: connect and run its migrations (upgrade head) beside the start-up, not
+        # before it: scoring and readiness do not need the database. Inbox requests that come
+        # first wait for it; a database that is down is logged and retried on the next request.
+        threading.Thread(target=open_store_quietly, args=(store,), name="triage-store-open", daemon=True).start()
         restore = None
         if handle_signals and signals.can_install():
             restore = signals.install_signal_handlers(
@@ -99,6 +106,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
             holder.draining = True  # readiness 503 from here on
             if restore:
                 restore()
+            store.close()
             if multiprocess_dir():
                 from prometheus_client import multiprocess
 
@@ -117,7 +125,9 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     app.state.holder = holder
     app.state.metrics = metrics
     app.state.limiter = limiter
+    app.state.store = store
     install_error_handlers(app)
+    inbox.install(app, metrics.registry)
 
     client = build_client_dependency(keys)
     rate_limited = build_rate_limit_dependency(limiter, client)
@@ -127,6 +137,8 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         (score.build_router(settings), [Depends(rate_limited)]),
         (model_info.build_router(settings), [Depends(rate_limited)]),
         (admin.build_router(settings), [Depends(admin_only)]),
+        (inbox.build_router(settings, rate_limited), [Depends(rate_limited)]),
+        (page.build_router(), []),
     ]
     for router, dependencies in routers:
         # FastAPI's body limit (413 also for chunked bodies) on every route. Set per router, not on
@@ -136,6 +148,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     # Metric labels for requests refused before routing: our paths, or `other`.
     route_paths = [route.path for router, _ in routers for route in router.routes]
     route_paths += [path for path in (app.openapi_url, app.docs_url) if path]
+    page.mount_static(app)
 
     # add_middleware puts each one outside the previous: listed innermost first.
     app.add_middleware(TimeBudgetMiddleware, seconds=settings.request_timeout_s)
@@ -144,6 +157,14 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     app.add_middleware(DeclaredBodySizeMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, route_paths=route_paths)
     return app
+
+
+def open_store_quietly(store: Store) -> None:
+    """Open (and migrate) the inbox store; a failure is one warning line, retried on first use."""
+    try:
+        store.open()
+    except StoreUnavailable as error:
+        logger.warning("inbox store at %s: %s", redact_url(store.url), error)
 
 
 def create_app_from_env() -> FastAPI:

@@ -21,6 +21,9 @@ one-line `SettingsError` naming the variable.
 | TRIAGE_LOG_LEVEL            | info              | debug, info, warning, error                               |
 | TRIAGE_SHUTDOWN_DELAY_S     | 0                 | on SIGTERM, seconds of 503 readiness before draining      |
 | TRIAGE_GRACEFUL_TIMEOUT_S   | 20                | longest wait for in-flight requests when draining         |
+| TRIAGE_STATE_DIR            | var               | writable directory of the inbox's SQLite file             |
+| TRIAGE_DATABASE_URL         | (none)            | inbox store elsewhere, e.g. postgresql+psycopg://host/db  |
+| TRIAGE_INBOX_MAX_ITEMS      | 500               | most items one GET /v1/inbox returns (`limit`)            |
 """
 
 from __future__ import annotations
@@ -79,6 +82,9 @@ class Settings:
     log_level: str = "info"
     shutdown_delay_s: float = 0.0
     graceful_timeout_s: float = 20.0
+    state_dir: Path = Path("var")
+    database_url: str | None = field(default=None, repr=False)  # may carry a password
+    inbox_max_items: int = 500
 
     def __post_init__(self) -> None:
         self.validate()
@@ -116,6 +122,17 @@ class Settings:
             )
         if self.rate_limit is not None:
             _parse_rate_limit(self.rate_limit)
+        if self.inbox_max_items < 1:
+            raise SettingsError("TRIAGE_INBOX_MAX_ITEMS must be at least 1")
+        if self.database_url is None and _inside_data_dir(self.state_dir):
+            raise SettingsError("TRIAGE_STATE_DIR must not be inside the read-only data directory (TRIAGE_DATA_DIR)")
+
+    @property
+    def store_url(self) -> str:
+        """Where the inbox store lives: TRIAGE_DATABASE_URL, else the SQLite file in TRIAGE_STATE_DIR."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.state_dir.resolve() / 'inbox.sqlite3'}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -150,10 +167,30 @@ class Settings:
             values["redis_url"] = value
         if (value := get("HOST")) is not None:
             values["host"] = value
+        if (value := get("STATE_DIR")) is not None:
+            values["state_dir"] = Path(value)
+        if (value := get("DATABASE_URL")) is not None:
+            if not value.startswith(("sqlite:", "postgresql:", "postgresql+")):
+                raise SettingsError("TRIAGE_DATABASE_URL must start with sqlite:// or postgresql://")
+            if value.startswith("postgresql://"):
+                value = "postgresql+psycopg://" + value[len("postgresql://"):]  # psycopg 3, not psycopg2
+            values["database_url"] = value
+        if (value := get("INBOX_MAX_ITEMS")) is not None:
+            values["inbox_max_items"] = _integer("INBOX_MAX_ITEMS", value)
         if (value := get("LOG_LEVEL")) is not None:
             values["log_level"] = value.lower()
         assert set(values) <= set(defaults)
         return cls(**values)
+
+
+def _inside_data_dir(path: Path) -> bool:
+    data_dir = os.environ.get(ENV_PREFIX + "DATA_DIR")
+    if not data_dir:
+        return False
+    try:
+        return path.resolve().is_relative_to(Path(data_dir).resolve())
+    except OSError:
+        return False
 
 
 def _integer(name: str, value: str) -> int:

@@ -8,6 +8,7 @@ priority and limit tests do not depend on what a small trained model happens to 
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -106,8 +107,9 @@ def loaded_from(model_dir: str) -> LoadedModel:
 
 
 def settings_for(model_dir: Path | str = "models/none", **changes: Any) -> Settings:
-    """Test settings: no rate limit unless asked, generous budgets."""
-    values: dict[str, Any] = {"model_dir": Path(model_dir), "rate_limit": None}
+    """Test settings: no rate limit unless asked, generous budgets, a fresh inbox (SQLite) per app."""
+    values: dict[str, Any] = {"model_dir": Path(model_dir), "rate_limit": None,
+                              "state_dir": Path(tempfile.mkdtemp(prefix="triage-state-"))}
     values.update(changes)
     return Settings(**values)
 

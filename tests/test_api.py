@@ -170,7 +170,8 @@ def test_unknown_paths_and_wrong_verbs(client):
 def test_docs_and_schema_document_the_contract_and_errors(client):
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
-    assert set(schema["paths"]) == {"/livez", "/readyz", "/metrics", "/v1/score", "/v1/model", "/v1/admin/reload"}
+    assert set(schema["paths"]) == {"/livez", "/readyz", "/metrics", "/v1/score", "/v1/model", "/v1/admin/reload",
+                                    "/v1/inbox", "/v1/inbox/{tweet_id}", "/v1/feedback", "/v1/feedback/export"}
     responses = schema["paths"]["/v1/score"]["post"]["responses"]
     assert {"200", "413", "415", "422", "429", "503", "504"} <= set(responses)
     assert "401" not in responses, "no keys configured: no 401 documented"

@@ -38,9 +38,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     from training.train import print_progress, train
 
     config = load_config(args.config, args.set or ())
-    path = train(config, args.output, force=args.force, data_dir=args.data_dir, progress=print_progress)
+    feedback = None
+    if args.with_feedback:
+        from training.feedback import load_feedback
+
+        feedback = load_feedback(args.with_feedback, weight=args.feedback_weight)
+        print_progress(f"feedback: {feedback.corrections} correction(s) of {len(feedback.tweets)} tweet(s) "
+                       f"from {feedback.source}")
+    path = train(config, args.output, force=args.force, data_dir=args.data_dir, progress=print_progress,
+                 feedback=feedback)
     manifest = json.loads((path / "manifest.json").read_text())
     print(format_table(_nested_metrics(path)))
+    if feedback is not None:
+        used = feedback.used
+        print(f"\nfeedback: used {feedback.corrections} correction(s) of {len(feedback.tweets)} tweet(s) "
+              f"({used['overrides']} overriding care labels, {used['added']} new tweets, "
+              f"{used['left_out_care_val']} left out: in care/val; {feedback.skipped} unreadable), "
+              f"weight {feedback.weight:g}")
     print(f"\nmodel {manifest['model_version']} in {path} (fitting {manifest['training_seconds']} s)")
     return 0
 
@@ -241,6 +255,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CliError(str(error)) from None
 
 
+# -- demo ----------------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    import random
+
+    from training.data import load_care
+
+    # The CLI is the composition root: it reads the data (training) and starts the service (serving).
+    from serving.demo import run_demo
+
+    if not (Path(args.model) / "manifest.json").is_file():
+        raise CliError(f"no model at {args.model}: train it first (make model)")
+    if not 1 <= args.tweets <= 5000:
+        raise CliError("--tweets must be between 1 and 5000")
+    rows = load_care("train", data_dir=args.data_dir)
+    picked = sorted(random.Random(args.seed).sample(range(len(rows)), min(args.tweets, len(rows))))
+    records = [{"id": rows[index]["id"], "text": rows[index]["text"], "lang": "en"} for index in picked]
+    run_demo(records, model_dir=Path(args.model), state_dir=Path(args.state_dir), host=args.host, port=args.port,
+             trickle_s=0.0 if args.load_only else args.trickle, serve=not args.load_only)
+    return 0
+
+
 # -- entry point ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="triage", description="Triage customer-care tweets: train, evaluate and score models.")
@@ -252,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--output", default="models/default", help="model directory to write")
     train.add_argument("--data-dir", help="data directory (default: $TRIAGE_DATA_DIR, else ../shared/data)")
     train.add_argument("--force", action="store_true", help="replace an existing model directory")
+    train.add_argument("--with-feedback", metavar="DB_URL", help="merge agents' corrections from the inbox store (database URL, or a file from GET /v1/feedback/export)")
+    train.add_argument("--feedback-weight", type=float, default=3.0, help="weight of a corrected tweet (default 3)")
     train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a model on care/val, TweetEval test and complaints/test")
@@ -289,6 +326,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="uvicorn worker processes (default: $TRIAGE_WORKERS, else 1)")
     serve.add_argument("--policy", help="priority policy TOML (default: $TRIAGE_POLICY, else the shipped policy)")
     serve.set_defaults(handler=cmd_serve)
+
+    demo = commands.add_parser("demo", help="load a few hundred real tweets into a fresh inbox and serve its page")
+    demo.add_argument("--model", default="models/default", help="model directory")
+    demo.add_argument("--tweets", type=int, default=300, help="tweets to load (from care/train)")
+    demo.add_argument("--state-dir", default="var/demo", help="directory of the demo inbox (its SQLite file is replaced)")
+    demo.add_argument("--host", default="127.0.0.1", help="interface (loopback: the demo has no API keys)")
+    demo.add_argument("--port", type=int, default=8000, help="port")
+    demo.add_argument("--trickle", type=float, default=20.0, help="hold back 10%% of the tweets and push one every N seconds (0: all at once)")
+    demo.add_argument("--seed", type=int, default=7, help="which tweets (and their times) are drawn")
+    demo.add_argument("--load-only", action="store_true", help="load the inbox, print the address and exit")
+    demo.add_argument("--data-dir", help="data directory (default: $TRIAGE_DATA_DIR, else ../shared/data)")
+    demo.set_defaults(handler=cmd_demo)
     return parser
 
 
@@ -299,11 +348,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from model.priority import PolicyError
     from training.config import ConfigError
     from training.data import DataError
+    from training.feedback import FeedbackSourceError
     from training.train import TrainingError
 
     try:
         return args.handler(args)
-    except (CliError, ConfigError, ArtifactError, DataError, TrainingError, PolicyError) as error:
+    except (CliError, ConfigError, ArtifactError, DataError, TrainingError, PolicyError, FeedbackSourceError) as error:
         _print_error(str(error))
         return 2
     except FileNotFoundError as error:

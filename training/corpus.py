@@ -21,6 +21,7 @@ import numpy as np
 from model.heads import MISSING, HeadTargets
 from model.labels import INTENT_TAGS, SENTIMENTS
 from training.config import DataSection
+from training.feedback import apply_corrections
 from training.data import (
     load_care,
     load_complaints,
@@ -76,11 +77,17 @@ def _head(rows, limit: int):
     return rows if limit <= 0 else rows.select(range(min(limit, len(rows))))
 
 
-def build_training_set(data: DataSection, data_dir: Path) -> TrainingSet:
-    """Assemble the training rows a recipe asks for (never reads care/val labels or any test split's labels)."""
+def build_training_set(data: DataSection, data_dir: Path, feedback=None) -> TrainingSet:
+    """Assemble the training rows a recipe asks for (never reads care/val labels or any test split's labels).
+
+    `feedback` (a `training.feedback.FeedbackSet`): agents' corrections override our labels of the
+    same care tweets; other corrected tweets are added, labelled for the corrected heads only.
+    """
     builder = _Builder()
     counts: dict[str, int] = {}
     excluded: dict[str, int] = {}
+    corrected = {tweet.tweet_id: tweet for tweet in feedback.tweets} if feedback is not None else {}
+    overridden = 0
 
     complaints_test_ids = set(load_complaints("test", data_dir=data_dir)["id"])
     care = _head(load_care("train", data_dir=data_dir), data.limit)
@@ -90,18 +97,24 @@ def build_training_set(data: DataSection, data_dir: Path) -> TrainingSet:
         if data.exclude_complaints_test and row["id"] in complaints_test_ids:
             excluded["care_train_in_complaints_test"] = excluded.get("care_train_in_complaints_test", 0) + 1
             continue
+        labels = {name: row[name] for name in ("complaint", "question", "praise", "sentiment", "urgency", "dm")}
+        weight, sentiment_weight = data.care_weight, data.care_sentiment_weight
+        if row["id"] in corrected:
+            labels = apply_corrections(labels, corrected[row["id"]].corrections)
+            weight, sentiment_weight = max(weight, feedback.weight), max(sentiment_weight, feedback.weight)
+            overridden += 1
         builder.add(
             row["text"],
             "care",
-            weight=data.care_weight,
-            sentiment_weight=data.care_sentiment_weight,
+            weight=weight,
+            sentiment_weight=sentiment_weight,
             cross_fit=True,
-            complaint=row["complaint"],
-            question=row["question"],
-            praise=row["praise"],
-            sentiment=SENTIMENTS.index(row["sentiment"]),
-            urgency=row["urgency"],
-            dm=row["dm"],
+            complaint=labels["complaint"],
+            question=labels["question"],
+            praise=labels["praise"],
+            sentiment=SENTIMENTS.index(labels["sentiment"]),
+            urgency=labels["urgency"],
+            dm=labels["dm"],
         )
         kept += 1
     counts["care"] = kept
@@ -134,6 +147,24 @@ def build_training_set(data: DataSection, data_dir: Path) -> TrainingSet:
             builder.add(row["text"], "twcs_dm_weak", weight=data.twcs_dm_weight, dm=row["dm_weak"])
             kept += 1
         counts["twcs_dm_weak"] = kept
+
+    if feedback is not None:
+        added = in_val = 0
+        for tweet in feedback.tweets:
+            if tweet.tweet_id in care_ids:
+                continue  # merged into its care row above
+            if tweet.tweet_id in care_val_ids:
+                in_val += 1  # we report on care/val: never train on it
+                continue
+            labels = apply_corrections({}, tweet.corrections)
+            if "sentiment" in labels:
+                labels["sentiment"] = SENTIMENTS.index(labels["sentiment"])
+            builder.add(tweet.text, "feedback", weight=feedback.weight, **labels)
+            added += 1
+        counts["feedback"] = added
+        if in_val:
+            excluded["feedback_in_care_val"] = in_val
+        feedback.used = {"overrides": overridden, "added": added, "left_out_care_val": in_val}
 
     texts, targets, sources = builder.build()
     return TrainingSet(texts=texts, targets=targets, sources=sources, counts=counts, excluded=excluded)

@@ -105,8 +105,11 @@ def train(
     force: bool = False,
     data_dir: str | Path | None = None,
     progress: Progress | None = None,
+    feedback=None,
 ) -> Path:
-    """Train the recipe and write the model directory `output`; return its path."""
+    """Train the recipe and write the model directory `output`; return its path.
+
+    `feedback` (`training.feedback.FeedbackSet`): agents' corrections merged into the training set."""
     output = Path(output)
     if output.exists() and not force:
         raise TrainingError(f"{output} already exists: pass --force to replace it")
@@ -115,7 +118,7 @@ def train(
     data_path = resolve_data_dir(data_dir or config.data.dir or None)
 
     say(f"loading training data from {data_path}")
-    training_set = build_training_set(config.data, data_path)
+    training_set = build_training_set(config.data, data_path, feedback=feedback)
     say(f"training set: {len(training_set.texts)} tweets {training_set.counts}; left out {training_set.excluded}")
 
     backend = build_backend(config)
@@ -159,6 +162,7 @@ def train(
                 "data_dir": str(data_path),
                 "counts": training_set.counts,
                 "excluded": training_set.excluded,
+                **({"feedback": feedback.summary()} if feedback is not None else {}),
             },
         }
         model = TriageModel(backend, manifest)

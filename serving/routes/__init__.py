@@ -26,11 +26,12 @@ _RETRY_AFTER = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for error statuses, all in the one error shape."""
+def error_responses(*statuses: int, descriptions: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error statuses, all in the one error shape (`descriptions` override ours)."""
     responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
-        entry: dict[str, Any] = {"model": ErrorResponse, "description": _DESCRIPTIONS[status]}
+        description = (descriptions or {}).get(status) or _DESCRIPTIONS[status]
+        entry: dict[str, Any] = {"model": ErrorResponse, "description": description}
         if status in (429, 503, 504):
             entry["headers"] = _RETRY_AFTER
         responses[status] = entry

@@ -1,0 +1,1 @@
+"""Alembic migrations of the inbox store; `serving.store.Store.open` upgrades to head at start-up."""
