@@ -215,6 +215,7 @@ def _load_policy(path: str | None):
 # -- bench ---------------------------------------------------------------------------------------
 def cmd_bench(args: argparse.Namespace) -> int:
     from training.bench.run import SECTIONS, discover_models, run_benchmark
+    from training.bench.speed import model_spec
     from training.data import resolve_data_dir
     from training.train import print_progress
 
@@ -222,7 +223,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not models:
         raise CliError("no model under models/: train one first (make model)")
     for model_dir in models:
-        if not (Path(model_dir) / "manifest.json").is_file():
+        if not (Path(model_spec(model_dir)[0]) / "manifest.json").is_file():
             raise CliError(f"no model at {model_dir}: train it first (make model)")
     sections = tuple(args.only) if args.only else tuple(section for section in SECTIONS if section not in (args.skip or []))
     results, markdown = run_benchmark(
@@ -235,6 +236,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         progress=print_progress,
     )
     print(markdown)
+    if args.readme:
+        from training.bench.readme import ReadmeError, write_into_readme
+
+        try:
+            write_into_readme(Path(args.readme), markdown)
+        except (OSError, ReadmeError) as error:
+            raise CliError(f"cannot update {args.readme}: {error}") from None
+        print(f"triage: results section of {args.readme} updated", file=sys.stderr)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
@@ -309,13 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--workers", type=int, default=0, help="scoring processes (default 0: one per core)")
     score.set_defaults(handler=cmd_score)
     bench = commands.add_parser("bench", help="compare models and peers (VADER, keywords, MiniLM): quality, speed, memory, API")
-    bench.add_argument("--model", action="append", help="model directory (repeatable; default: every model under models/)")
+    bench.add_argument("--model", action="append", help="model directory, or DIR@torch for a transformer model on fp32 torch (repeatable; default: every model under models/)")
     bench.add_argument("--tweets", type=int, default=10_000, help="real tweets to score per round")
     bench.add_argument("--rounds", type=int, default=3, help="throughput rounds (the best counts)")
     bench.add_argument("--only", action="append", choices=["quality", "speed", "memory", "api"], help="run only these sections")
     bench.add_argument("--skip", action="append", choices=["quality", "speed", "memory", "api"], help="leave these sections out")
     bench.add_argument("--no-encoder", action="store_true", help="leave the raw MiniLM encoder out of speed and memory")
     bench.add_argument("--json", help="also write every figure to this JSON file")
+    bench.add_argument("--readme", help="also write the report into this README's benchmark block")
     bench.add_argument("--data-dir", help="data directory (default: $TRIAGE_DATA_DIR, else ../shared/data)")
     bench.set_defaults(handler=cmd_bench)
 
