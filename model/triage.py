@@ -23,6 +23,7 @@ from model.decisions import Thresholds, decide
 from model.dm_advice import advise_dm
 from model.heads import HeadProbabilities
 from model.labels import INTENT_OTHER, INTENT_TAGS, SENTIMENTS, URGENCY_LEVELS
+from model.language import choose_languages
 from model.normalise import normalise_tweet
 from model.pii import find_pii
 from model.pii import redact as redact_pii
@@ -63,6 +64,8 @@ class TriageModel:
         self.labels = Labels.from_manifest(manifest)
         self.thresholds = Thresholds.from_dict(manifest["thresholds"], self.labels.intent)
         self.policy = policy if policy is not None else load_policy()
+        # Artifacts from before issue 7 were trained on English only and do not say so.
+        self.languages: tuple[str, ...] = tuple(manifest.get("languages") or ("en",))
 
     @property
     def version(self) -> str:
@@ -91,6 +94,8 @@ class TriageModel:
 
         `explain` adds `explanation`: per head, the phrases that pushed its score most;
         `redact` adds `redacted_text`, the tweet with its personal data masked.
+        Every result has `lang` (the record's `lang`, else detected; `und` when there is nothing
+        to tell by) and `lang_supported` (whether the model was trained on that language).
         Raises `model.records.RecordError` for an invalid record; nothing is scored then.
         """
         parsed = [parse_record(record) for record in records]
@@ -99,6 +104,7 @@ class TriageModel:
         now = now or datetime.now(timezone.utc)
         normalised = [normalise_tweet(record.text) for record in parsed]
         probabilities = self.backend.predict_proba(normalised)
+        languages = choose_languages([record.lang for record in parsed], normalised, self.languages)
         decisions = decide(probabilities, self.thresholds)
 
         intent_scores = _rounded(probabilities.intent)
@@ -150,6 +156,8 @@ class TriageModel:
                 {
                     "id": record.id,
                     "model_version": self.version,
+                    "lang": languages[row],
+                    "lang_supported": languages[row] in self.languages,
                     "intent": {
                         "label": primary,
                         "tags": tags,

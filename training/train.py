@@ -46,6 +46,7 @@ _VERSIONED_PACKAGES = (
     "emoji",
     "phonenumbers",
     "python-stdnum",
+    "py3langid",
     "torch",
     "transformers",
 )
@@ -142,6 +143,7 @@ def train(
                 "dm_reasons": list(DM_REASONS),
             },
             "thresholds": thresholds.to_dict(INTENT_TAGS),
+            "languages": list(config.data.languages),
             "config": config.to_dict(),
             "versions": library_versions(),
             "training_data": {
