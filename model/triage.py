@@ -19,7 +19,7 @@ import numpy as np
 
 from model.artifact import ArtifactError, read_verified_manifest
 from model.backend import backend_class
-from model.decisions import Thresholds, decide
+from model.decisions import Decisions, Thresholds, decide
 from model.dm_advice import advise_dm
 from model.heads import HeadProbabilities
 from model.labels import INTENT_OTHER, INTENT_TAGS, SENTIMENTS, URGENCY_LEVELS
@@ -66,6 +66,10 @@ class TriageModel:
         self.policy = policy if policy is not None else load_policy()
         # Artifacts from before issue 7 were trained on English only and do not say so.
         self.languages: tuple[str, ...] = tuple(manifest.get("languages") or ("en",))
+        self.thresholds_by_language = {
+            lang: Thresholds.from_dict(values, self.labels.intent)
+            for lang, values in (manifest.get("thresholds_by_language") or {}).items()
+        }
 
     @property
     def version(self) -> str:
@@ -74,6 +78,23 @@ class TriageModel:
     def with_policy(self, policy: PriorityPolicy) -> TriageModel:
         """The same model with another priority policy (a policy reload needs no retraining)."""
         return TriageModel(self.backend, self.manifest, policy)
+
+    def thresholds_for(self, lang: str) -> Thresholds:
+        """The thresholds tuned for `lang`, else the model's default set (unsupported, `und`)."""
+        return self.thresholds_by_language.get(lang, self.thresholds)
+
+    def decide(self, probabilities: HeadProbabilities, languages: Sequence[str]) -> Decisions:
+        """Decisions of a batch, each tweet with the thresholds of its language."""
+        decisions = decide(probabilities, self.thresholds)
+        for lang, thresholds in self.thresholds_by_language.items():
+            if thresholds == self.thresholds:
+                continue
+            rows = np.flatnonzero(np.asarray(languages) == lang)
+            if len(rows):
+                part = decide(probabilities.take(rows), thresholds)
+                for name in ("intent_on", "primary_intent", "urgency_level", "dm_model"):
+                    getattr(decisions, name)[rows] = getattr(part, name)
+        return decisions
 
     # -- probabilities -------------------------------------------------------------------------
     def predict_proba(self, texts: Sequence[str]) -> HeadProbabilities:
@@ -105,7 +126,7 @@ class TriageModel:
         normalised = [normalise_tweet(record.text) for record in parsed]
         probabilities = self.backend.predict_proba(normalised)
         languages = choose_languages([record.lang for record in parsed], normalised, self.languages)
-        decisions = decide(probabilities, self.thresholds)
+        decisions = self.decide(probabilities, languages)
 
         intent_scores = _rounded(probabilities.intent)
         sentiment_scores = _rounded(probabilities.sentiment)

@@ -36,7 +36,7 @@ def test_scores_follow_the_output_contract(tiny_model) -> None:
     )
     assert [result["id"] for result in results] == ["t1", "2"]
     first = results[0]
-    assert set(first) == {"id", "model_version", "intent", "sentiment", "urgency", "dm", "pii", "priority"}
+    assert set(first) == {"id", "model_version", "lang", "lang_supported", "intent", "sentiment", "urgency", "dm", "pii", "priority"}
     assert set(first["intent"]["scores"]) == {"complaint", "question", "praise"}
     assert first["intent"]["label"] in {"complaint", "question", "praise", "other"}
     assert set(first["intent"]["tags"]) <= {"complaint", "question", "praise"}

@@ -5,10 +5,17 @@
 - `complaints/train`: the complaint tag only, for tweets that are not in care (train or val).
 - SemEval 2013-2016: the sentiment head only.
 - TWCS weak DM labels (optional): the DM head only.
+- `care_it/train` (Italian translations of care tweets): every head, cross-fitted like care.
+- SENTIPOLC 2016 train (real Italian tweets): the sentiment head only.
+English sources come in when `data.languages` has "en", Italian ones when it has "it".
 
 Leaks are removed here: care/train holds tweets of `complaints/test` (left out when
 `exclude_complaints_test`), and complaints/train holds tweets of `care/val` (always left out, or the
-complaint tag would be trained on tweets we report on).
+complaint tag would be trained on tweets we report on). For Italian: the English originals of
+`care_it/val` (its `orig_id`s) are left out of care/train and of care_it/train when
+`exclude_care_it_val_originals`, care_it/train translations of complaints/test tweets with
+`exclude_complaints_test`, and SENTIPOLC train tweets whose text is in the Italian sentiment test
+set (XLM-T's Italian test, drawn from SENTIPOLC) always.
 """
 
 from __future__ import annotations
@@ -23,10 +30,20 @@ from model.labels import INTENT_TAGS, SENTIMENTS
 from training.config import DataSection
 from training.data import (
     load_care,
+    load_care_it,
     load_complaints,
     load_semeval_train,
+    load_sentipolc,
     load_twcs_customer_tweets,
+    load_xlmt,
+    normalised_text_key,
+    overlaps_with,
+    text_keys,
 )
+
+
+SOURCE_LANGUAGES = {"care": "en", "complaints": "en", "semeval": "en", "twcs_dm_weak": "en", "care_it": "it", "sentipolc": "it"}
+"""The language of every source's tweets."""
 
 
 @dataclass
@@ -38,6 +55,10 @@ class TrainingSet:
     sources: list[str]
     counts: dict[str, int] = field(default_factory=dict)
     excluded: dict[str, int] = field(default_factory=dict)
+
+    def languages(self, rows: np.ndarray) -> np.ndarray:
+        """The language of each of `rows`."""
+        return np.array([SOURCE_LANGUAGES[self.sources[row]] for row in rows])
 
 
 class _Builder:
@@ -82,13 +103,42 @@ def build_training_set(data: DataSection, data_dir: Path) -> TrainingSet:
     counts: dict[str, int] = {}
     excluded: dict[str, int] = {}
 
+    def leave_out(reason: str) -> None:
+        excluded[reason] = excluded.get(reason, 0) + 1
+
     complaints_test_ids = set(load_complaints("test", data_dir=data_dir)["id"])
+    care_it_val_originals: set[str] = set()
+    care_it_val_keys: set[str] = set()
+    if data.exclude_care_it_val_originals:
+        care_it_val = load_care_it("val", data_dir=data_dir)
+        care_it_val_originals = set(care_it_val["orig_id"])
+        # Copies by text too: TWCS holds a tweet again under another id, two originals can share
+        # one translation.
+        originals = [row["text"] for row in load_care("train", data_dir=data_dir) if row["id"] in care_it_val_originals]
+        care_it_val_keys = text_keys([*care_it_val["text"], *originals])
+
+    def is_care_it_val_copy(text: str) -> bool:
+        return bool(care_it_val_keys) and normalised_text_key(text) in care_it_val_keys
+
+    if "en" in data.languages:
+        _add_english(builder, data, data_dir, complaints_test_ids, care_it_val_originals, is_care_it_val_copy, counts, leave_out)
+    if "it" in data.languages:
+        _add_italian(builder, data, data_dir, complaints_test_ids, care_it_val_originals, is_care_it_val_copy, counts, leave_out)
+
+    texts, targets, sources = builder.build()
+    return TrainingSet(texts=texts, targets=targets, sources=sources, counts=counts, excluded=excluded)
+
+
+def _add_english(builder, data, data_dir, complaints_test_ids, care_it_val_originals, is_care_it_val_copy, counts, leave_out) -> None:
     care = _head(load_care("train", data_dir=data_dir), data.limit)
     care_val_ids = set(load_care("val", data_dir=data_dir)["id"])
     kept = 0
     for row in care:
         if data.exclude_complaints_test and row["id"] in complaints_test_ids:
-            excluded["care_train_in_complaints_test"] = excluded.get("care_train_in_complaints_test", 0) + 1
+            leave_out("care_train_in_complaints_test")
+            continue
+        if row["id"] in care_it_val_originals or is_care_it_val_copy(row["text"]):
+            leave_out("care_train_original_of_care_it_val")
             continue
         builder.add(
             row["text"],
@@ -111,8 +161,7 @@ def build_training_set(data: DataSection, data_dir: Path) -> TrainingSet:
         kept = 0
         for row in _head(load_complaints("train", data_dir=data_dir), data.limit):
             if row["id"] in care_ids or row["id"] in care_val_ids:
-                key = "complaints_train_in_care_val" if row["id"] in care_val_ids else "complaints_train_in_care_train"
-                excluded[key] = excluded.get(key, 0) + 1
+                leave_out("complaints_train_in_care_val" if row["id"] in care_val_ids else "complaints_train_in_care_train")
                 continue
             builder.add(row["text"], "complaints", weight=data.complaints_weight, complaint=row["complaint"])
             kept += 1
@@ -129,14 +178,54 @@ def build_training_set(data: DataSection, data_dir: Path) -> TrainingSet:
         kept = 0
         for row in twcs:
             if row["id"] in care_ids or row["id"] in care_val_ids:
-                excluded["twcs_in_care"] = excluded.get("twcs_in_care", 0) + 1
+                leave_out("twcs_in_care")
+                continue
+            if is_care_it_val_copy(row["text"]):
+                leave_out("twcs_copy_of_care_it_val")
                 continue
             builder.add(row["text"], "twcs_dm_weak", weight=data.twcs_dm_weight, dm=row["dm_weak"])
             kept += 1
         counts["twcs_dm_weak"] = kept
 
-    texts, targets, sources = builder.build()
-    return TrainingSet(texts=texts, targets=targets, sources=sources, counts=counts, excluded=excluded)
+
+def _add_italian(builder, data, data_dir, complaints_test_ids, care_it_val_originals, is_care_it_val_copy, counts, leave_out) -> None:
+    if data.care_it:
+        kept = 0
+        for row in _head(load_care_it("train", data_dir=data_dir), data.limit):
+            if row["orig_id"] in care_it_val_originals or is_care_it_val_copy(row["text"]):
+                leave_out("care_it_train_original_of_care_it_val")
+                continue
+            if data.exclude_complaints_test and row["orig_id"] in complaints_test_ids:
+                leave_out("care_it_train_in_complaints_test")
+                continue
+            builder.add(
+                row["text"],
+                "care_it",
+                weight=data.care_it_weight,
+                sentiment_weight=data.care_it_sentiment_weight,
+                cross_fit=True,
+                complaint=row["complaint"],
+                question=row["question"],
+                praise=row["praise"],
+                sentiment=SENTIMENTS.index(row["sentiment"]),
+                urgency=row["urgency"],
+                dm=row["dm"],
+            )
+            kept += 1
+        counts["care_it"] = kept
+
+    if data.sentipolc:
+        sentipolc = _head(load_sentipolc("train", data_dir=data_dir), data.limit)
+        # XLM-T's Italian test tweets (our Italian sentiment test set) also occur in SENTIPOLC train.
+        in_test = overlaps_with(sentipolc["text"], load_xlmt("italian", "test", data_dir=data_dir)["text"])
+        kept = 0
+        for text, label, leaked in zip(sentipolc["text"], sentipolc["sentiment"], in_test):
+            if leaked:
+                leave_out("sentipolc_train_in_italian_sentiment_test")
+                continue
+            builder.add(text, "sentipolc", weight=data.sentipolc_weight, sentiment=SENTIMENTS.index(label))
+            kept += 1
+        counts["sentipolc"] = kept
 
 
 def intent_tag_matrix(targets: HeadTargets, rows: np.ndarray) -> np.ndarray:
