@@ -21,7 +21,7 @@ def test_training_writes_a_complete_artifact(tiny_model_dir) -> None:
     report = (tiny_model_dir / "report.md").read_text()
     assert "Intent (primary label) on care/val" in report and "TweetEval" in report
     metrics = json.loads((tiny_model_dir / "metrics.json").read_text())
-    assert set(metrics) == {"care_val", "tweeteval_val", "tweeteval_test", "complaints_test"}
+    assert set(metrics) == {"care_val", "tweeteval_val", "tweeteval_test", "complaints_test", "care_it_val", "sentipolc_test"}
     assert metrics["care_val"]["tweets"] == 944
 
 
