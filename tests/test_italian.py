@@ -236,6 +236,7 @@ def test_italian_tweet_through_the_api(tiny_model_dir):
 # --- training data: no leak into the Italian figures --------------------------------------------
 
 
+@pytest.mark.slow  # builds the whole training set (~10 s alone, more on a busy machine)
 def test_training_set_leaves_out_what_italian_figures_are_measured_on(data_dir):
     from training.config import load_config
     from training.corpus import build_training_set
@@ -262,3 +263,62 @@ def _care_texts(data_dir, ids):
     from training.data import load_care
 
     return [row["text"] for row in load_care("train", data_dir=data_dir) if row["id"] in ids]
+
+
+# --- the default model on Italian tweets (slow: needs the trained default model) -----------------
+
+
+def _score(model, text: str, **record) -> dict:
+    return model.score([{"id": "t", "text": text, **record}], now=NOW)[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@Poste_Italiane il mio pacco doveva arrivare 5 giorni fa e non è ancora arrivato, vergognoso",
+        "@Trenitalia treno soppresso senza preavviso, terza volta questa settimana. Siete una vergogna",
+    ],
+)
+def test_italian_late_delivery_is_a_negative_complaint(default_model, text):
+    result = _score(default_model, text)
+    assert result["lang"] == "it"
+    assert result["intent"]["label"] == "complaint"
+    assert result["sentiment"]["label"] == "negative"
+
+
+@pytest.mark.slow
+def test_italian_thanks_is_positive_praise(default_model):
+    result = _score(default_model, "@TIM_Official grazie mille, ora funziona tutto perfettamente! Siete i migliori 😍")
+    assert result["intent"]["label"] == "praise"
+    assert result["sentiment"]["label"] == "positive"
+    assert result["priority"]["rank"] == "P4"
+
+
+@pytest.mark.slow
+def test_italian_question_is_a_question(default_model):
+    result = _score(default_model, "@Vodafone_IT a che ora aprite il negozio la domenica?")
+    assert result["intent"]["label"] == "question"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("@brand l’ordine non è mai arrivato", "@brand l'ordine non è mai arrivato"),
+        ("@brand nn funziona niente xké?", "@brand non funziona niente perché?"),
+    ],
+)
+def test_italian_spelling_variants_change_nothing(default_model, first, second):
+    a, b = _score(default_model, first), _score(default_model, second)
+    for head in ("intent", "sentiment", "urgency", "dm", "lang"):
+        assert a[head] == b[head]
+
+
+@pytest.mark.slow
+def test_default_model_meets_the_italian_floors(default_model_dir):
+    metrics = json.loads((default_model_dir / "manifest.json").read_text())["metrics"]
+    assert metrics["care_it_val.intent.primary_macro_f1"] >= 0.68
+    assert metrics["care_it_val.urgency.spearman"] >= 0.60
+    assert metrics["care_it_val.dm.f1"] >= 0.72
+    assert metrics["sentipolc_test.sentiment.macro_f1"] > metrics["sentipolc_test.baseline_bag_of_words.macro_f1"]
