@@ -209,6 +209,7 @@ class ModelInfo(_Out):
     metrics: dict[str, float | None]
     policy: PolicyOut
     locales: list[str]
+    languages: list[str] = Field(description="Languages the model was trained on; results in others are flagged.")
     loaded_at: str
 
 

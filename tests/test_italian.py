@@ -222,6 +222,8 @@ def test_italian_tweet_through_the_api(tiny_model_dir):
         by_query = client.post("/v1/score", json={"tweets": [ITALIAN_COMPLAINT]}, params={"locale": "it"})
         by_header = client.post("/v1/score", json={"tweets": [ITALIAN_COMPLAINT]}, headers={"Accept-Language": "it-IT,it;q=0.9"})
         english = client.post("/v1/score", json={"tweets": [ITALIAN_COMPLAINT]})
+        info = client.get("/v1/model").json()
+    assert info["languages"] == ["en", "it"]
     for response in (by_query, by_header, english):
         assert response.status_code == 200, response.text
     italian = by_query.json()["results"][0]
