@@ -74,6 +74,11 @@ def _identifier():
     return identifier
 
 
+def warm_up() -> None:
+    """Load the detector now (~0.2 s), so that the first request that needs it does not wait."""
+    _identifier()
+
+
 def primary_subtag(tag: str) -> str:
     """`it-IT` -> `it`: results name a language, not a region."""
     return tag.split("-", 1)[0].lower()

@@ -24,6 +24,7 @@ from model.dm_advice import advise_dm
 from model.heads import HeadProbabilities
 from model.labels import INTENT_OTHER, INTENT_TAGS, SENTIMENTS, URGENCY_LEVELS
 from model.language import choose_languages
+from model.language import warm_up as warm_up_language_detector
 from model.normalise import normalise_tweet
 from model.pii import find_pii
 from model.pii import redact as redact_pii
@@ -217,6 +218,7 @@ def load_model(path: str | Path, *, policy: PriorityPolicy | None = None) -> Tri
     cls = backend_class(backend_info.get("kind", ""))
     _check_library_versions(manifest)
     backend = cls.load(directory, backend_info)
+    warm_up_language_detector()
     return TriageModel(backend, manifest, policy)
 
 
