@@ -19,10 +19,12 @@ import numpy as np
 
 from model.artifact import ArtifactError, read_verified_manifest
 from model.backend import backend_class
-from model.decisions import Thresholds, decide
+from model.decisions import Decisions, Thresholds, decide
 from model.dm_advice import advise_dm
 from model.heads import HeadProbabilities
 from model.labels import INTENT_OTHER, INTENT_TAGS, SENTIMENTS, URGENCY_LEVELS
+from model.language import choose_languages
+from model.language import warm_up as warm_up_language_detector
 from model.normalise import normalise_tweet
 from model.pii import find_pii
 from model.pii import redact as redact_pii
@@ -63,6 +65,12 @@ class TriageModel:
         self.labels = Labels.from_manifest(manifest)
         self.thresholds = Thresholds.from_dict(manifest["thresholds"], self.labels.intent)
         self.policy = policy if policy is not None else load_policy()
+        # Artifacts from before issue 7 were trained on English only and do not say so.
+        self.languages: tuple[str, ...] = tuple(manifest.get("languages") or ("en",))
+        self.thresholds_by_language = {
+            lang: Thresholds.from_dict(values, self.labels.intent)
+            for lang, values in (manifest.get("thresholds_by_language") or {}).items()
+        }
 
     @property
     def version(self) -> str:
@@ -71,6 +79,23 @@ class TriageModel:
     def with_policy(self, policy: PriorityPolicy) -> TriageModel:
         """The same model with another priority policy (a policy reload needs no retraining)."""
         return TriageModel(self.backend, self.manifest, policy)
+
+    def thresholds_for(self, lang: str) -> Thresholds:
+        """The thresholds tuned for `lang`, else the model's default set (unsupported, `und`)."""
+        return self.thresholds_by_language.get(lang, self.thresholds)
+
+    def decide(self, probabilities: HeadProbabilities, languages: Sequence[str]) -> Decisions:
+        """Decisions of a batch, each tweet with the thresholds of its language."""
+        decisions = decide(probabilities, self.thresholds)
+        for lang, thresholds in self.thresholds_by_language.items():
+            if thresholds == self.thresholds:
+                continue
+            rows = np.flatnonzero(np.asarray(languages) == lang)
+            if len(rows):
+                part = decide(probabilities.take(rows), thresholds)
+                for name in ("intent_on", "primary_intent", "urgency_level", "dm_model"):
+                    getattr(decisions, name)[rows] = getattr(part, name)
+        return decisions
 
     # -- probabilities -------------------------------------------------------------------------
     def predict_proba(self, texts: Sequence[str]) -> HeadProbabilities:
@@ -91,6 +116,8 @@ class TriageModel:
 
         `explain` adds `explanation`: per head, the phrases that pushed its score most;
         `redact` adds `redacted_text`, the tweet with its personal data masked.
+        Every result has `lang` (the record's `lang`, else detected; `und` when there is nothing
+        to tell by) and `lang_supported` (whether the model was trained on that language).
         Raises `model.records.RecordError` for an invalid record; nothing is scored then.
         """
         parsed = [parse_record(record) for record in records]
@@ -99,7 +126,8 @@ class TriageModel:
         now = now or datetime.now(timezone.utc)
         normalised = [normalise_tweet(record.text) for record in parsed]
         probabilities = self.backend.predict_proba(normalised)
-        decisions = decide(probabilities, self.thresholds)
+        languages = choose_languages([record.lang for record in parsed], normalised, self.languages)
+        decisions = self.decide(probabilities, languages)
 
         intent_scores = _rounded(probabilities.intent)
         sentiment_scores = _rounded(probabilities.sentiment)
@@ -150,6 +178,8 @@ class TriageModel:
                 {
                     "id": record.id,
                     "model_version": self.version,
+                    "lang": languages[row],
+                    "lang_supported": languages[row] in self.languages,
                     "intent": {
                         "label": primary,
                         "tags": tags,
@@ -198,6 +228,7 @@ def load_model(path: str | Path, *, policy: PriorityPolicy | None = None, runtim
         backend = cls.load(directory, backend_info, runtime=runtime)
     else:
         raise ValueError(f"a runtime can only be chosen for transformer models, not {kind or 'this'} one")
+    warm_up_language_detector()
     return TriageModel(backend, manifest, policy)
 
 

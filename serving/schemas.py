@@ -171,6 +171,8 @@ class PhraseOut(_Out):
 class TweetResult(_Out):
     id: str
     model_version: str
+    lang: str = Field(description="Language scored: the tweet's `lang` (primary subtag) when given, else detected; `und` if undeterminable.")
+    lang_supported: bool = Field(description="Whether the model was trained on `lang`; other languages are still scored.")
     intent: IntentOut
     sentiment: SentimentOut
     urgency: UrgencyOut
@@ -207,6 +209,7 @@ class ModelInfo(_Out):
     metrics: dict[str, float | None]
     policy: PolicyOut
     locales: list[str]
+    languages: list[str] = Field(description="Languages the model was trained on; results in others are flagged.")
     loaded_at: str
 
 

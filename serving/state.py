@@ -101,6 +101,7 @@ class LoadedModel:
             "metrics": _finite(manifest.get("metrics") or {}),
             "policy": self.policy_info,
             "locales": list(SUPPORTED_LOCALES),
+            "languages": list(self.model.languages),
             "loaded_at": self.loaded_at,
         }
 

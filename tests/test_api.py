@@ -14,7 +14,7 @@ from model.priority import SUPPORTED_LOCALES
 from serving.app import create_app
 from serving.routes.score import negotiate_locale
 
-CONTRACT_KEYS = {"id", "model_version", "intent", "sentiment", "urgency", "dm", "pii", "priority"}
+CONTRACT_KEYS = {"id", "model_version", "lang", "lang_supported", "intent", "sentiment", "urgency", "dm", "pii", "priority"}
 TWEETS = [
     {"id": "t1", "text": "@brand my order never arrived, where is it?"},
     {"id": 42, "text": "@brand you charged my card twice, call me on +44 7700 900123 or mail jo@example.com"},

@@ -21,7 +21,7 @@ def test_training_writes_a_complete_artifact(tiny_model_dir) -> None:
     report = (tiny_model_dir / "report.md").read_text()
     assert "Intent (primary label) on care/val" in report and "TweetEval" in report
     metrics = json.loads((tiny_model_dir / "metrics.json").read_text())
-    assert set(metrics) == {"care_val", "tweeteval_val", "tweeteval_test", "complaints_test"}
+    assert set(metrics) == {"care_val", "tweeteval_val", "tweeteval_test", "complaints_test", "care_it_val", "sentipolc_test"}
     assert metrics["care_val"]["tweets"] == 944
 
 
@@ -36,7 +36,7 @@ def test_scores_follow_the_output_contract(tiny_model) -> None:
     )
     assert [result["id"] for result in results] == ["t1", "2"]
     first = results[0]
-    assert set(first) == {"id", "model_version", "intent", "sentiment", "urgency", "dm", "pii", "priority"}
+    assert set(first) == {"id", "model_version", "lang", "lang_supported", "intent", "sentiment", "urgency", "dm", "pii", "priority"}
     assert set(first["intent"]["scores"]) == {"complaint", "question", "praise"}
     assert first["intent"]["label"] in {"complaint", "question", "praise", "other"}
     assert set(first["intent"]["tags"]) <= {"complaint", "question", "praise"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,6 +19,7 @@ from model.features import FeatureSettings
 from model.linear import HeadSettings
 
 BACKENDS = ("linear", "transformer", "ensemble")
+LANGUAGES = ("en", "it")
 
 
 class ConfigError(ValueError):
@@ -37,10 +38,13 @@ class ModelSection:
 class DataSection:
     """Which sources feed which heads, and how much each example counts.
 
-    `dir` empty means: `TRIAGE_DATA_DIR`, else `../shared/data`.
+    `dir` empty means: `TRIAGE_DATA_DIR`, else `../shared/data`. `languages` says whose data go
+    in: "en" care, complaints, SemEval, TWCS (each behind its own switch), "it" care_it and
+    SENTIPOLC; the model records them as the languages it supports.
     """
 
     dir: str = ""
+    languages: list = field(default_factory=lambda: ["en", "it"])
     care_weight: float = 1.0
     complaints_extra: bool = True
     complaints_weight: float = 2.0
@@ -50,6 +54,12 @@ class DataSection:
     twcs_dm_weak: bool = False
     twcs_dm_weight: float = 0.3
     exclude_complaints_test: bool = True
+    care_it: bool = True  # care_it/train (Italian translations of care tweets): every head
+    care_it_weight: float = 1.0
+    care_it_sentiment_weight: float = 3.0
+    sentipolc: bool = True  # SENTIPOLC 2016 train (Italian): sentiment head only
+    sentipolc_weight: float = 1.0
+    exclude_care_it_val_originals: bool = True  # honest care_it/val: leave out its English originals
     limit: int = 0  # > 0: use only the first `limit` examples of each source (smoke tests)
 
 
@@ -59,6 +69,7 @@ class ThresholdSection:
 
     grid_step: float = 0.02
     dm_objective: str = "f1"  # f1 of the DM class
+    per_language: bool = True  # tune one set per language on that language's care rows (else one set on all)
 
 
 @dataclass(frozen=True)
@@ -190,6 +201,9 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     if extra:
         raise ConfigError(f"section [{extra[0]}] is not used by backend {model.backend!r}")
     sections = {name: _build_section(_SECTIONS[name], data[name], name) for name in required}
+    languages = sections["data"].languages
+    if not languages or any(lang not in LANGUAGES for lang in languages) or len(set(languages)) != len(languages):
+        raise ConfigError(f"data.languages must be a non-empty list of distinct languages among {', '.join(LANGUAGES)}")
     return TrainConfig(**sections)
 
 

@@ -175,5 +175,32 @@ def write_report(directory: Path, manifest: dict, evaluation: Evaluation) -> lis
             *_per_class_table(report, ["not complaint", "complaint"]),
             "",
         ]
+    care_it = metrics.get("care_it_val")
+    if care_it:
+        lines += [
+            "## Italian: care_it/val (translated care tweets, their English originals not trained on)",
+            "",
+            "| head | macro-F1 | other |",
+            "|---|---|---|",
+            f"| intent (primary label) | {care_it['intent']['macro_f1']:.3f} | tags macro-F1 {care_it['intent']['tags_macro_f1']:.3f} |",
+            f"| sentiment | {care_it['sentiment']['macro_f1']:.3f} | ECE {care_it['sentiment']['ece']:.3f} |",
+            f"| urgency | {care_it['urgency']['macro_f1']:.3f} | Spearman {care_it['urgency']['spearman']:.3f} |",
+            f"| DM | {care_it['dm']['macro_f1']:.3f} | F1 of 'yes' {care_it['dm']['f1']:.3f} |",
+            "",
+        ]
+    if "thresholds_by_language" in manifest and manifest["thresholds_by_language"]:
+        lines += ["Thresholds per language:", "", "```json", json.dumps(manifest["thresholds_by_language"], indent=2), "```", ""]
+    if "sentipolc_test" in metrics:
+        italian = metrics["sentipolc_test"]
+        baselines = ", ".join(f"{name} {report['macro_f1']:.3f}" for name, report in italian.get("baselines", {}).items())
+        lines += [
+            "## Italian tweet sentiment (XLM-T Italian test, drawn from SENTIPOLC 2016)",
+            "",
+            f"macro-F1 {italian['sentiment']['macro_f1']:.3f} on {italian['tweets']} tweets; lexicon-free baselines "
+            f"fitted on SENTIPOLC train: {baselines}",
+            "",
+            *_per_class_table(italian["sentiment"]),
+            "",
+        ]
     (directory / "report.md").write_text("\n".join(lines))
     return ["report.md", *written]

@@ -19,7 +19,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from model.artifact import content_digest, hash_files, write_manifest
+from model.decisions import Thresholds
 from model.labels import DM_REASONS, INTENT_TAGS, SENTIMENTS, URGENCY_LEVELS
 from model.linear import LinearBackend
 from model.triage import TriageModel, fit_backend
@@ -46,6 +49,7 @@ _VERSIONED_PACKAGES = (
     "emoji",
     "phonenumbers",
     "python-stdnum",
+    "py3langid",
     "torch",
     "transformers",
     "onnx",
@@ -76,6 +80,34 @@ def build_backend(config: TrainConfig):
         linear = LinearBackend(config.features, config.heads)
         return EnsembleBackend.untrained(linear, config.ensemble.transformer_model, config.ensemble.weight_step)
     raise TrainingError(f"no trainer for backend {config.model.backend!r}")
+
+
+def tune_model_thresholds(backend, training_set, config: TrainConfig):
+    """(thresholds, {language: thresholds}) from the backend's out-of-fold predictions.
+
+    With `thresholds.per_language`, each language of the recipe gets a set tuned on its own care
+    rows (the shared heads score a translated Italian tweet with other margins than an English
+    one), and the model's default set (for other languages) is the first language's; otherwise
+    one set is tuned on every row and used for all.
+    """
+    rows = backend.tuning_rows_
+    targets = training_set.targets
+
+    def tune(mask: np.ndarray) -> Thresholds:
+        chosen = rows[mask]
+        return tune_thresholds(
+            backend.tuning_probabilities_.take(np.flatnonzero(mask)),
+            tags_true=intent_tag_matrix(targets, chosen),
+            urgency_true=targets.urgency[chosen],
+            dm_true=targets.dm[chosen],
+            step=config.thresholds.grid_step,
+        )
+
+    if not config.thresholds.per_language:
+        return tune(np.ones(len(rows), dtype=bool)), {}
+    row_languages = training_set.languages(rows)
+    by_language = {lang: tune(row_languages == lang) for lang in config.data.languages}
+    return by_language[config.data.languages[0]], by_language
 
 
 def library_versions() -> dict[str, str]:
@@ -125,15 +157,7 @@ def train(
     fit_backend(backend, training_set.texts, training_set.targets, progress=say)
 
     say("tuning decision thresholds on validation predictions")
-    rows = backend.tuning_rows_
-    targets = training_set.targets
-    thresholds = tune_thresholds(
-        backend.tuning_probabilities_,
-        tags_true=intent_tag_matrix(targets, rows),
-        urgency_true=targets.urgency[rows],
-        dm_true=targets.dm[rows],
-        step=config.thresholds.grid_step,
-    )
+    thresholds, thresholds_by_language = tune_model_thresholds(backend, training_set, config)
     fit_seconds = time.perf_counter() - started
 
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -156,6 +180,10 @@ def train(
                 "dm_reasons": list(DM_REASONS),
             },
             "thresholds": thresholds.to_dict(INTENT_TAGS),
+            "thresholds_by_language": {
+                lang: value.to_dict(INTENT_TAGS) for lang, value in thresholds_by_language.items()
+            },
+            "languages": list(config.data.languages),
             "config": config.to_dict(),
             "versions": library_versions(),
             "training_data": {
