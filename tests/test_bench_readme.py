@@ -22,3 +22,15 @@ def test_the_block_is_replaced_and_the_rest_kept() -> None:
 def test_a_readme_without_markers_is_refused() -> None:
     with pytest.raises(ReadmeError, match="no benchmark block"):
         replace_block("# tool\n", "# report\n")
+
+
+def test_every_bench_section_has_its_entry_point() -> None:
+    """`triage bench` imports its sections lazily: a renamed function would only fail at the end
+    of a ten-minute run."""
+    import inspect
+
+    from training.bench import api_load, run
+
+    source = inspect.getsource(run.run_benchmark)
+    assert "run_api_benchmark" in source and callable(api_load.run_api_benchmark)
+    assert set(run.SECTIONS) == {"quality", "speed", "memory", "api"}

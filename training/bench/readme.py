@@ -22,6 +22,7 @@ def replace_block(text: str, report: str) -> str:
     body = report.strip()
     body = body.split("\n", 1)[1].lstrip("\n") if body.startswith("# ") else body  # the report's title
     body = body.replace("\n## ", "\n### ")  # the report's sections sit under the README's heading
+    body = body.replace("\n# ", "\n#### ")  # a section's own title (the API benchmark's)
     return text[: start + len(START)] + "\n" + body + "\n" + text[end:]
 
 

@@ -204,8 +204,8 @@ def run_benchmark(
         results["memory"] = run_memory(model_dirs, encoder, say)
         parts += ["## Memory", "", memory_table(results["memory"]), ""]
     if "api" in sections:
-        from training.bench.api_load import api_section
+        from training.bench.api_load import run_api_benchmark
 
-        results["api"], markdown = api_section(model_dirs[0], data_dir, progress=say)
+        results["api"], markdown = run_api_benchmark(model_spec(model_dirs[0])[0], data_dir, progress=say)
         parts += ["## HTTP API", "", markdown, ""]
     return results, "\n".join(parts)
