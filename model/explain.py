@@ -14,7 +14,8 @@ from collections import defaultdict
 
 import scipy.sparse as sp
 
-from model.linear import BINARY_OUTPUTS, LinearBackend
+from model.heads import BINARY_OUTPUTS
+from model.linear import LinearBackend
 
 _WORD = re.compile(r"\w+|[?!]")
 MAX_PHRASES = 5

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import softmax
 
 from model.labels import INTENT_TAGS, SENTIMENTS, URGENCY_LEVELS
 
@@ -18,6 +19,12 @@ MISSING = -1
 
 BINARY_HEADS: tuple[str, ...] = (*INTENT_TAGS, "dm")
 """Heads trained as independent binary classifiers."""
+
+URGENCY_CUTS: tuple[str, ...] = ("urgency_gt0", "urgency_gt1", "urgency_gt2")
+"""Urgency as cumulative binary outputs P(level > k)."""
+
+BINARY_OUTPUTS: tuple[str, ...] = (*INTENT_TAGS, *URGENCY_CUTS, "dm")
+"""Every backend's binary outputs, in this order: the intent tags, the urgency cuts, DM."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,18 @@ class HeadProbabilities:
             urgency=np.concatenate([part.urgency for part in parts]),
             dm=np.concatenate([part.dm for part in parts]),
         )
+
+
+def head_probabilities(binary: np.ndarray, sentiment_logits: np.ndarray) -> HeadProbabilities:
+    """The four heads from the binary outputs' calibrated probabilities (columns in
+    `BINARY_OUTPUTS` order) and the sentiment logits (softmax)."""
+    n_tags = len(INTENT_TAGS)
+    return HeadProbabilities(
+        intent=binary[:, :n_tags],
+        sentiment=softmax(sentiment_logits, axis=1),
+        urgency=urgency_from_exceedance(binary[:, n_tags : n_tags + len(URGENCY_CUTS)]),
+        dm=binary[:, -1],
+    )
 
 
 def urgency_from_exceedance(exceed: np.ndarray) -> np.ndarray:

@@ -24,16 +24,23 @@ from typing import Callable, Sequence
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from model.features import FeatureSettings, TweetFeaturiser
-from model.heads import MISSING, HeadProbabilities, HeadTargets, urgency_from_exceedance
+from model.heads import (
+    BINARY_OUTPUTS,
+    MISSING,
+    URGENCY_CUTS,
+    HeadProbabilities,
+    HeadTargets,
+    head_probabilities,
+    urgency_from_exceedance,
+)
 from model.labels import INTENT_TAGS, SENTIMENTS
 
 HEADS_FILE = "heads.safetensors"
-URGENCY_CUTS = ("urgency_gt0", "urgency_gt1", "urgency_gt2")
-BINARY_OUTPUTS: tuple[str, ...] = (*INTENT_TAGS, *URGENCY_CUTS, "dm")
 """Columns of the stacked binary weight matrix, in order."""
 
 Progress = Callable[[str], None]
@@ -73,10 +80,6 @@ def _binary_target(targets: HeadTargets, output: str) -> np.ndarray:
 def _fit_one(X, rows, y, weight, c, settings, solver, class_weight=None) -> LogisticRegression:
     # Rows are sliced inside the job so that the job list does not hold a copy of X per fit.
     return _regression(c, settings, solver, class_weight).fit(X[rows], y[rows], sample_weight=weight[rows])
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
 
 
 class LinearBackend:
@@ -161,7 +164,7 @@ class LinearBackend:
             self.platt_[output] = (float(calibrator.coef_[0, 0]), float(calibrator.intercept_[0]))
             slope, intercept = self.platt_[output]
             logits = oof_logits[output][self.tuning_rows_]
-            oof_probabilities[output] = _sigmoid(slope * np.nan_to_num(logits) + intercept)
+            oof_probabilities[output] = expit(slope * np.nan_to_num(logits) + intercept)
         self._stack()
         # Sentiment is not cross-fitted (a fit on 50k tweets is the costly one); its in-sample
         # probabilities fill the slot and are never used for tuning.
@@ -198,18 +201,9 @@ class LinearBackend:
 
     def probabilities_from_features(self, X: sp.csr_matrix) -> HeadProbabilities:
         logits = np.asarray(X @ self.binary_weights_, dtype=np.float64) + self.binary_bias_
-        binary = _sigmoid(self.platt_slope_ * logits + self.platt_intercept_)
+        binary = expit(self.platt_slope_ * logits + self.platt_intercept_)
         sentiment_logits = np.asarray(X @ self.sentiment_weights_, dtype=np.float64) + self.sentiment_bias_
-        sentiment_logits -= sentiment_logits.max(axis=1, keepdims=True)
-        sentiment = np.exp(sentiment_logits)
-        sentiment /= sentiment.sum(axis=1, keepdims=True)
-        n_tags = len(INTENT_TAGS)
-        return HeadProbabilities(
-            intent=binary[:, :n_tags],
-            sentiment=sentiment,
-            urgency=urgency_from_exceedance(binary[:, n_tags : n_tags + len(URGENCY_CUTS)]),
-            dm=binary[:, -1],
-        )
+        return head_probabilities(binary, sentiment_logits)
 
     def contributions(self, X: sp.csr_matrix, row: int, head: str) -> tuple[np.ndarray, np.ndarray]:
         """Column indices and logit contributions of one tweet's features to one output.

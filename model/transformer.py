@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from scipy.special import expit
 
-from model.heads import HeadProbabilities, urgency_from_exceedance
-from model.labels import INTENT_TAGS, SENTIMENTS
+from model.heads import BINARY_OUTPUTS, HeadProbabilities, head_probabilities
+from model.labels import SENTIMENTS
 
 TOKENIZER_FILE = "tokenizer.json"
 HEADS_FILE = "transformer_heads.safetensors"
@@ -39,8 +40,6 @@ TORCH_CONFIG_FILE = "encoder_config.json"
 RUNTIMES = ("onnx", "torch")
 RUNTIME_FILES = {"onnx": (ONNX_FILE,), "torch": (TORCH_WEIGHTS_FILE, TORCH_CONFIG_FILE)}
 
-URGENCY_CUTS = ("urgency_gt0", "urgency_gt1", "urgency_gt2")
-BINARY_OUTPUTS: tuple[str, ...] = (*INTENT_TAGS, *URGENCY_CUTS, "dm")  # the linear path's order
 OUTPUTS: tuple[str, ...] = (*BINARY_OUTPUTS, *(f"sentiment:{label}" for label in SENTIMENTS))
 """Columns of the head matrix: seven binary logits, then the three sentiment logits."""
 
@@ -49,10 +48,6 @@ INFERENCE_BATCH = 64  # sorted by length, so padding stays small; larger batches
 
 def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
 
 
 # -- heads ---------------------------------------------------------------------------------------
@@ -93,17 +88,8 @@ class TransformerHeads:
     def probabilities(self, logits: np.ndarray) -> HeadProbabilities:
         """Calibrated probabilities of every head from raw logits."""
         n_binary = len(BINARY_OUTPUTS)
-        binary = _sigmoid(self.platt_slope * logits[:, :n_binary] + self.platt_intercept)
-        sentiment = logits[:, n_binary:] / self.sentiment_temperature
-        sentiment = np.exp(sentiment - sentiment.max(axis=1, keepdims=True))
-        sentiment /= sentiment.sum(axis=1, keepdims=True)
-        n_tags = len(INTENT_TAGS)
-        return HeadProbabilities(
-            intent=binary[:, :n_tags],
-            sentiment=sentiment,
-            urgency=urgency_from_exceedance(binary[:, n_tags : n_tags + len(URGENCY_CUTS)]),
-            dm=binary[:, -1],
-        )
+        binary = expit(self.platt_slope * logits[:, :n_binary] + self.platt_intercept)
+        return head_probabilities(binary, logits[:, n_binary:] / self.sentiment_temperature)
 
     def save(self, directory: Path) -> list[str]:
         from safetensors.numpy import save_file

@@ -112,6 +112,8 @@ def build_training_set(data: DataSection, data_dir: Path, feedback=None) -> Trai
         excluded[reason] = excluded.get(reason, 0) + 1
 
     complaints_test_ids = set(load_complaints("test", data_dir=data_dir)["id"])
+    care_train = load_care("train", data_dir=data_dir)
+    care_val_ids = set(load_care("val", data_dir=data_dir)["id"])
     care_it_val_originals: set[str] = set()
     care_it_val_keys: set[str] = set()
     if data.exclude_care_it_val_originals:
@@ -119,7 +121,7 @@ def build_training_set(data: DataSection, data_dir: Path, feedback=None) -> Trai
         care_it_val_originals = set(care_it_val["orig_id"])
         # Copies by text too: TWCS holds a tweet again under another id, two originals can share
         # one translation.
-        originals = [row["text"] for row in load_care("train", data_dir=data_dir) if row["id"] in care_it_val_originals]
+        originals = [row["text"] for row in care_train if row["id"] in care_it_val_originals]
         care_it_val_keys = text_keys([*care_it_val["text"], *originals])
 
     def is_care_it_val_copy(text: str) -> bool:
@@ -129,25 +131,41 @@ def build_training_set(data: DataSection, data_dir: Path, feedback=None) -> Trai
     overridden = 0
     if "en" in data.languages:
         overridden = _add_english(
-            builder, data, data_dir, complaints_test_ids, care_it_val_originals, is_care_it_val_copy, counts, leave_out,
-            corrected, feedback.weight if feedback is not None else 0.0,
+            builder, data, data_dir, care_train, care_val_ids, complaints_test_ids, care_it_val_originals,
+            is_care_it_val_copy, counts, leave_out, corrected, feedback.weight if feedback is not None else 0.0,
         )
     if "it" in data.languages:
         _add_italian(builder, data, data_dir, complaints_test_ids, care_it_val_originals, is_care_it_val_copy, counts, leave_out)
     if feedback is not None:
-        _add_feedback(builder, feedback, data_dir, overridden, counts, excluded)
+        _add_feedback(builder, feedback, set(care_train["id"]), care_val_ids, overridden, counts, excluded)
 
     texts, targets, sources = builder.build()
     return TrainingSet(texts=texts, targets=targets, sources=sources, counts=counts, excluded=excluded)
 
 
+def _add_care_row(builder, text: str, source: str, labels, weight: float, sentiment_weight: float) -> None:
+    """One care-labelled tweet (English or its Italian translation): every head, cross-fitted."""
+    builder.add(
+        text,
+        source,
+        weight=weight,
+        sentiment_weight=sentiment_weight,
+        cross_fit=True,
+        complaint=labels["complaint"],
+        question=labels["question"],
+        praise=labels["praise"],
+        sentiment=SENTIMENTS.index(labels["sentiment"]),
+        urgency=labels["urgency"],
+        dm=labels["dm"],
+    )
+
+
 def _add_english(
-    builder, data, data_dir, complaints_test_ids, care_it_val_originals, is_care_it_val_copy, counts, leave_out,
-    corrected: dict, feedback_weight: float,
+    builder, data, data_dir, care_train, care_val_ids, complaints_test_ids, care_it_val_originals, is_care_it_val_copy,
+    counts, leave_out, corrected: dict, feedback_weight: float,
 ) -> int:
     """English sources; returns how many care rows an agent's correction overrode."""
-    care = _head(load_care("train", data_dir=data_dir), data.limit)
-    care_val_ids = set(load_care("val", data_dir=data_dir)["id"])
+    care = _head(care_train, data.limit)
     kept = overridden = 0
     for row in care:
         if data.exclude_complaints_test and row["id"] in complaints_test_ids:
@@ -162,19 +180,7 @@ def _add_english(
             labels = apply_corrections(labels, corrected[row["id"]].corrections)
             weight, sentiment_weight = max(weight, feedback_weight), max(sentiment_weight, feedback_weight)
             overridden += 1
-        builder.add(
-            row["text"],
-            "care",
-            weight=weight,
-            sentiment_weight=sentiment_weight,
-            cross_fit=True,
-            complaint=labels["complaint"],
-            question=labels["question"],
-            praise=labels["praise"],
-            sentiment=SENTIMENTS.index(labels["sentiment"]),
-            urgency=labels["urgency"],
-            dm=labels["dm"],
-        )
+        _add_care_row(builder, row["text"], "care", labels, weight, sentiment_weight)
         kept += 1
     counts["care"] = kept
     care_ids = set(care["id"])
@@ -211,11 +217,9 @@ def _add_english(
     return overridden
 
 
-def _add_feedback(builder, feedback, data_dir, overridden: int, counts, excluded) -> None:
+def _add_feedback(builder, feedback, care_ids: set[str], care_val_ids: set[str], overridden: int, counts, excluded) -> None:
     """Corrected tweets that are not care/train rows: added, labelled for the corrected heads only;
     care/val tweets are left out (we report on care/val: never train on it)."""
-    care_ids = set(load_care("train", data_dir=data_dir)["id"])
-    care_val_ids = set(load_care("val", data_dir=data_dir)["id"])
     added = in_val = 0
     for tweet in feedback.tweets:
         if tweet.tweet_id in care_ids:
@@ -244,19 +248,7 @@ def _add_italian(builder, data, data_dir, complaints_test_ids, care_it_val_origi
             if data.exclude_complaints_test and row["orig_id"] in complaints_test_ids:
                 leave_out("care_it_train_in_complaints_test")
                 continue
-            builder.add(
-                row["text"],
-                "care_it",
-                weight=data.care_it_weight,
-                sentiment_weight=data.care_it_sentiment_weight,
-                cross_fit=True,
-                complaint=row["complaint"],
-                question=row["question"],
-                praise=row["praise"],
-                sentiment=SENTIMENTS.index(row["sentiment"]),
-                urgency=row["urgency"],
-                dm=row["dm"],
-            )
+            _add_care_row(builder, row["text"], "care_it", row, data.care_it_weight, data.care_it_sentiment_weight)
             kept += 1
         counts["care_it"] = kept
 

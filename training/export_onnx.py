@@ -4,26 +4,18 @@
   quantisation with ONNX Runtime (per-channel int8 weights: per-tensor scales lost too much of
   MiniLM's outlier channels, mean cosine 0.96 against fp32 instead of 0.99);
 - `compare_probabilities(reference, candidate)`: the largest probability difference per head and
-  how often the decisions agree;
-- `python -m training.export_onnx --model DIR --output DIR2 --runtime onnx|torch`: derive from a
-  trained transformer artifact (one that kept its torch weights) the same model on another
-  runtime, or without the torch weights (the artifact to ship): same heads, calibration and
-  thresholds, evaluated again, hashed again. This is how one training run gives both sides of
-  the torch-vs-ONNX comparison.
+  how often the decisions agree.
+
+An artifact that kept its torch weights is scored on either runtime (`load_model(dir,
+runtime="torch")`, `triage bench --model DIR@torch`): one training run gives both sides of the
+torch-vs-ONNX comparison.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
-import json
-import shutil
-import sys
 import tempfile
-import time
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -32,7 +24,6 @@ from model.heads import HeadProbabilities
 from model.labels import INTENT_TAGS
 
 OPSET = 17
-Progress = Callable[[str], None]
 
 
 def export_onnx(module, path: Path) -> None:
@@ -112,131 +103,3 @@ def compare_probabilities(
         "max_abs_difference_per_head": differences,
         "label_agreement": agreement,
     }
-
-
-# -- deriving an artifact on another runtime ----------------------------------------------------
-def derive(
-    source: str | Path,
-    output: str | Path,
-    runtime: str,
-    *,
-    keep_torch_weights: bool = False,
-    check_tweets: int = 2000,
-    data_dir: str | Path | None = None,
-    force: bool = False,
-    progress: Progress | None = None,
-) -> Path:
-    """Write `output`: the transformer model of `source` scored by `runtime`, evaluated again."""
-    from model.artifact import content_digest, hash_files, read_verified_manifest, write_manifest
-    from model.normalise import normalise_tweet
-    from model.transformer import (
-        ONNX_FILE,
-        TORCH_CONFIG_FILE,
-        TORCH_WEIGHTS_FILE,
-        TransformerBackend,
-        encoder_for,
-    )
-    from model.triage import TriageModel
-    from training.data import load_care, resolve_data_dir
-    from training.evaluate import evaluate_model, headline
-    from training.report import write_report
-    from training.train import CONFIG_FILE, METRICS_FILE, TrainingError, _replace
-
-    say = progress or (lambda message: None)
-    source, output = Path(source), Path(output)
-    if output.exists() and not force:
-        raise TrainingError(f"{output} already exists: pass --force to replace it")
-    manifest = read_verified_manifest(source)
-    description = manifest.get("backend") or {}
-    if description.get("kind") != "transformer":
-        raise TrainingError(f"{source} is not a transformer model")
-    if TORCH_WEIGHTS_FILE not in description.get("encoder_files", []):
-        raise TrainingError(f"{source} has no torch weights to derive from (train with transformer.keep_torch_weights=true)")
-
-    reference = TransformerBackend.load(source, description, runtime="torch")
-    files = {name: data for name, data in reference.encoder_files.items()}
-    if runtime == "onnx":
-        say("exporting the encoder to ONNX and quantising it to int8")
-        files[ONNX_FILE] = int8_encoder_bytes(reference.encoder.module)
-    if not (keep_torch_weights or runtime == "torch"):
-        for name in (TORCH_WEIGHTS_FILE, TORCH_CONFIG_FILE):
-            files.pop(name)
-    if runtime == "torch":
-        files.pop(ONNX_FILE, None)
-    info = dict(reference.info)
-    derived = TransformerBackend(
-        reference.tokenizer, encoder_for(runtime, files), reference.heads, runtime, encoder_files=files, info=info
-    )
-    data_path = resolve_data_dir(data_dir)
-    if runtime == "onnx":
-        # Real tweets the model was trained on or not, it does not matter here: the check compares
-        # two runtimes of one model, with the thresholds the model decides with.
-        say(f"comparing torch and ONNX int8 on {check_tweets} care/train tweets")
-        texts = [normalise_tweet(text) for text in load_care("train", data_dir=data_path)["text"][:check_tweets]]
-        thresholds = Thresholds.from_dict(manifest["thresholds"], INTENT_TAGS)
-        derived.info["export_check"] = compare_probabilities(
-            reference.predict_proba(texts), derived.predict_proba(texts), thresholds
-        )
-        say(f"export check: {json.dumps(derived.info['export_check'])}")
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
-        model_files = derived.save(staging)
-        shutil.copyfile(source / CONFIG_FILE, staging / CONFIG_FILE)
-        trained_at = datetime.now(timezone.utc)
-        digest = content_digest(hash_files(staging, [*model_files, CONFIG_FILE]))
-        new = {
-            key: manifest[key]
-            for key in ("name", "labels", "thresholds", "config", "versions", "training_data", "training_seconds")
-            if key in manifest
-        }
-        new.update(
-            model_version=f"{trained_at:%Y.%m.%d}-{digest[:6]}",
-            trained_at=manifest["trained_at"],
-            derived={"from": manifest["model_version"], "runtime": runtime, "at": trained_at.isoformat(timespec="seconds")},
-            backend=derived.describe(),
-        )
-        say("evaluating the derived model")
-        evaluation = evaluate_model(TriageModel(derived, new), data_path, progress=say)
-        new["metrics"] = headline(evaluation.metrics)
-        (staging / METRICS_FILE).write_text(json.dumps(evaluation.metrics, indent=2, sort_keys=True) + "\n")
-        write_report(staging, new, evaluation)
-        write_manifest(staging, new)
-        _replace(staging, output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    say(f"model {new['model_version']} ({runtime}) written to {output}")
-    return output
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.export_onnx", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="a trained transformer model that kept its torch weights")
-    parser.add_argument("--output", required=True, help="model directory to write")
-    parser.add_argument("--runtime", choices=["onnx", "torch"], required=True)
-    parser.add_argument("--keep-torch-weights", action="store_true", help="keep the safetensors weights (onnx runtime)")
-    parser.add_argument("--check-tweets", type=int, default=2000, help="real tweets for the torch-vs-ONNX check")
-    parser.add_argument("--data-dir", help="data directory (default: $TRIAGE_DATA_DIR, else ../shared/data)")
-    parser.add_argument("--force", action="store_true", help="replace an existing model directory")
-    args = parser.parse_args(argv)
-    from training.train import print_progress
-
-    started = time.perf_counter()
-    derive(
-        args.model,
-        args.output,
-        args.runtime,
-        keep_torch_weights=args.keep_torch_weights,
-        check_tweets=args.check_tweets,
-        data_dir=args.data_dir,
-        force=args.force,
-        progress=print_progress,
-    )
-    print(f"done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

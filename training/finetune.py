@@ -35,9 +35,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from model.heads import MISSING, HeadProbabilities, HeadTargets
+from model.heads import BINARY_OUTPUTS, MISSING, HeadProbabilities, HeadTargets
 from model.transformer import (
-    BINARY_OUTPUTS,
     ONNX_FILE,
     OUTPUTS,
     TORCH_CONFIG_FILE,
@@ -357,6 +356,7 @@ def calibrate(heads: TransformerHeads, logits: np.ndarray, targets: HeadTargets,
     """Platt scaling per binary output and a softmax temperature for sentiment, fitted on the
     held-out slice's logits (`logits` are those of `rows`)."""
     from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
     from sklearn.linear_model import LogisticRegression
 
     binary = binary_targets(targets)[rows]
@@ -372,10 +372,8 @@ def calibrate(heads: TransformerHeads, logits: np.ndarray, targets: HeadTargets,
     sentiment_logits = logits[labelled, len(BINARY_OUTPUTS) :]
 
     def nll(log_temperature: float) -> float:
-        scaled = sentiment_logits / math.exp(log_temperature)
-        scaled = scaled - scaled.max(axis=1, keepdims=True)
-        log_probabilities = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
-        return -float(np.mean(log_probabilities[np.arange(len(scaled)), sentiment[labelled]]))
+        log_probabilities = log_softmax(sentiment_logits / math.exp(log_temperature), axis=1)
+        return -float(np.mean(log_probabilities[np.arange(len(log_probabilities)), sentiment[labelled]]))
 
     temperature = math.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x) if labelled.any() else 1.0
     return TransformerHeads(heads.weights, heads.bias, slope, intercept, temperature, heads.normalise)

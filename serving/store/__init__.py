@@ -21,7 +21,7 @@ import json
 import logging
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -88,8 +88,7 @@ class FeedbackRow:
     created_at: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "tweet_id": self.tweet_id, "field": self.field, "value": self.value,
-                "agent": self.agent, "created_at": self.created_at}
+        return asdict(self)
 
 
 def _sqlite_engine(url: str) -> Engine:
