@@ -37,6 +37,8 @@ def test_fast_tfidf_equals_scikit_learn(featuriser, texts) -> None:
         format="csr",
     )
     assert ours.shape == reference.shape
+    assert ours.has_canonical_format  # built in CSR order directly: sorted, no duplicates
+    ours.check_format(full_check=True)
     assert abs(ours - reference).max() < 1e-6
 
 
@@ -53,3 +55,60 @@ def test_unseen_or_empty_text_gives_a_finite_row(featuriser) -> None:
 
 def test_feature_names_cover_every_column(featuriser, texts) -> None:
     assert len(featuriser.feature_names_) == featuriser.transform(texts[:1]).shape[1]
+
+
+def test_character_ngrams_survive_a_full_word_cache(featuriser, texts, monkeypatch) -> None:
+    from model import features
+
+    expected = featuriser.transform(texts[:50]).toarray()
+    fresh = TweetFeaturiser(featuriser.settings)
+    fresh.__dict__.update({k: v for k, v in featuriser.__dict__.items() if not k.startswith("_")})
+    monkeypatch.setattr(features, "WORD_CACHE_SIZE", 3)
+    np.testing.assert_allclose(fresh.transform(texts[:50]).toarray(), expected, atol=1e-7)
+    assert len(fresh._fast_blocks[1]._word_columns) <= 3
+
+
+@pytest.mark.parametrize(
+    "text, sign",
+    [
+        ("i love this airline", 1),
+        ("i do not love this airline", -1),
+        ("the flight wasn't great", -1),
+        ("worst delay ever, never flying again", -1),
+        ("thanks for the help !", 1),
+        ("my bag is at gate 4", 0),
+    ],
+)
+def test_vader_words_lexicon_follows_valence_and_negation(text, sign) -> None:
+    words = TweetFeaturiser(FeatureSettings(lexicon_method="vader_words", static_embeddings=False))
+    words._set_up_lexicon()
+    compound = float(words._lexicon_scores([text])[0, 3])
+    assert np.sign(round(compound, 3)) == sign
+
+
+def test_vader_words_lexicon_agrees_with_vader_on_most_tweets(texts) -> None:
+    rules = TweetFeaturiser(FeatureSettings(static_embeddings=False))
+    words = TweetFeaturiser(FeatureSettings(lexicon_method="vader_words", static_embeddings=False))
+    rules._set_up_lexicon()
+    words._set_up_lexicon()
+    full, cheap = rules._lexicon_scores(texts), words._lexicon_scores(texts)
+    assert np.corrcoef(full[:, 3], cheap[:, 3])[0, 1] > 0.9
+    assert np.mean(np.abs(full - cheap).max(axis=1) < 1e-6) > 0.7  # VADER's other rules rarely fire
+
+
+def test_an_unknown_lexicon_method_is_refused() -> None:
+    with pytest.raises(ValueError, match="lexicon_method"):
+        TweetFeaturiser(FeatureSettings(lexicon_method="afinn"))._set_up_lexicon()
+
+
+@pytest.mark.slow
+def test_word_cached_static_embeddings_equal_model2vec(default_model, texts) -> None:
+    featuriser = default_model.backend.featuriser_
+    static = featuriser.static_model_
+    edge_cases = ["[UNK] foo[UNK]bar", "a " * 3000, "x" * 5000, "日本語のテキスト です", "caffè perché più"]
+    sample = texts + edge_cases
+    reference = static.encode(sample, use_multiprocessing=False).astype(np.float32)
+    reference /= np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-9)
+    ours = featuriser._static_embeddings(sample)
+    np.testing.assert_allclose(ours, reference, atol=1e-3)  # model2vec averages in float16
+    assert np.allclose(featuriser._static_embeddings(sample), ours)  # from the word cache now
