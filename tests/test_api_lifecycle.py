@@ -366,3 +366,19 @@ def cpu_seconds_of_children(pid: int) -> dict[int, float]:
         if int(fields[1]) == pid:
             usage[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
     return usage
+
+
+@pytest.mark.slow
+def test_the_load_benchmark_client_measures_a_real_server(tiny_model_dir):
+    """The benchmark's client process (aiohttp) against `triage serve`: open and closed loop."""
+    from training.bench.api_load import request_bodies, run_load, running_server
+
+    bodies = request_bodies(["@brand my parcel is late again", "thanks, all sorted!"], 1, 4)
+    with running_server(tiny_model_dir, env={"TRIAGE_RATE_LIMIT": "off"}) as server:
+        paced = run_load(server.url, bodies, rate=20, duration_s=1.0, warmup_s=0.2)
+        batches = run_load(server.url, request_bodies(["a late parcel"], 8, 2), concurrency=2,
+                           duration_s=1.0, warmup_s=0.2, tweets_per_request=8)
+    assert paced.requests == 20 and paced.errors == 0 and paced.status_counts == {"200": 20}
+    assert 0 < paced.p50_ms <= paced.p99_ms <= paced.max_ms
+    assert paced.send_late_p50_ms >= 0 and paced.client_cpu_s > 0
+    assert batches.requests > 0 and batches.errors == 0 and batches.tweets_per_second > 0
