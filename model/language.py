@@ -41,7 +41,8 @@ UNSUPPORTED_MIN_CONFIDENCE = 0.9
 
 _MASKED = re.compile(r"@user\b|\bhttp\b|email@example\.com|:[a-z0-9_&'.\-]+:")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
-_LETTER = re.compile(r"[^\W\d_]")
+# MIN_LETTERS letters anywhere: found by one search that stops at the third, not a list of all.
+_ENOUGH_LETTERS = re.compile(r"[^\W\d_](?:[\W\d_]*[^\W\d_]){%d}" % (MIN_LETTERS - 1))
 
 # Function words that are common in one language and are no word (or a rare one) in the other
 # detected languages: "in", "is", "no", "me", "la", "mi", "non", "il", "un" are left out because
@@ -105,7 +106,7 @@ def detect_language(normalised_text: str, supported: tuple[str, ...] = ("en", "i
     `supported` are the model's languages: they are preferred when the evidence is thin.
     """
     text = _MASKED.sub(" ", normalised_text)
-    if len(_LETTER.findall(text)) < MIN_LETTERS:
+    if not _ENOUGH_LETTERS.search(text):
         return UNDETERMINED
     lowered = text.lower()
     voted = _marker_vote(_WORD.findall(lowered), supported)

@@ -45,7 +45,6 @@ _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A
 # A handle: `@` not glued to a preceding word character (that would be an e-mail), then word chars.
 _HANDLE = re.compile(r"(?<![\w@])@\w+")
 _ELONGATED = re.compile(r"([^\W\d_]|[!?.])\1{3,}")  # letters and !?. only: digits are data
-_WHITESPACE = re.compile(r"\s+")
 _MAX_UNESCAPE_ROUNDS = 5
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
@@ -122,12 +121,17 @@ def normalise_tweet(text: str) -> str:
         text = _canonical_characters(text)
     if not text.isascii():
         text = _demojize(text)
-    text = _INVISIBLE.sub("", text)
-    text = _URL.sub(f" {URL_TOKEN} ", text)
-    text = _EMAIL.sub(f" {EMAIL_TOKEN} ", text)
-    text = _HANDLE.sub(USER_TOKEN, text)
+    # Each substitution runs only where it could match (a plain `in` is ~20x cheaper than a regex
+    # scan that finds nothing); the result is the same either way (tests/test_normalise.py).
+    if not (text.isascii() and text.isprintable()):
+        text = _INVISIBLE.sub("", text)
+    if "://" in text or "www." in text.lower():
+        text = _URL.sub(f" {URL_TOKEN} ", text)
+    if "@" in text:
+        text = _EMAIL.sub(f" {EMAIL_TOKEN} ", text)
+        text = _HANDLE.sub(USER_TOKEN, text)
     text = _ELONGATED.sub(r"\1\1\1", text)
     if not text.isascii():
         text = text.translate(_APOSTROPHES)
     text = _TEXTING.sub(_expand_texting, text)
-    return _WHITESPACE.sub(" ", text).strip()
+    return " ".join(text.split())  # whitespace runs -> one space, none at the ends: `\s+` and split agree

@@ -41,3 +41,9 @@ def test_account_and_heated_reasons() -> None:
     repeated = (Turn("customer", "hello?"),)
     assert "heated_exchange" in _advise("still nothing", model_suggests=True, sentiment=-0.8, urgency=1, context=repeated)[1]
     assert _advise("please help", model_suggests=True)[1] == ["account_data_needed"]
+
+
+def test_cues_match_in_any_case() -> None:
+    assert "security_concern" in _advise("MY ACCOUNT WAS HACKED")[1]
+    assert "security_concern" in _advise("Addebito Sconosciuto sul mio conto")[1]
+    assert _advise("Where is my PARCEL?", model_suggests=True)[1] == ["account_data_needed"]

@@ -45,6 +45,11 @@ from model.normalise import EMAIL_TOKEN, URL_TOKEN, USER_TOKEN, _demojize, norma
         ("  line\none\r\ntwo\t ", "line one two"),
         # control characters (NUL, ANSI escapes) are dropped
         ("a\x00b \x1b[31mred", "ab [31mred"),
+        ("plain ascii\x7f text", "plain ascii text"),
+        # the cheap pre-checks never skip a match: mixed-case www, separators str.split knows
+        ("go to Www.Example.it now", f"go to {URL_TOKEN} now"),
+        ("MAIL JO@EXAMPLE.COM", f"MAIL {EMAIL_TOKEN}"),
+        ("a\x0bb\x0cc\u2028d\u3000e\xa0f", "abc d e f"),  # \x0b \x0c are controls: dropped
     ],
 )
 def test_normalise_cases(text: str, expected: str) -> None:
