@@ -45,6 +45,7 @@ _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A
 # A handle: `@` not glued to a preceding word character (that would be an e-mail), then word chars.
 _HANDLE = re.compile(r"(?<![\w@])@\w+")
 _ELONGATED = re.compile(r"([^\W\d_]|[!?.])\1{3,}")  # letters and !?. only: digits are data
+_FOUR_ALIKE = re.compile(r"(.)\1\1\1", re.DOTALL)  # any elongation has these: a 4x cheaper scan first
 _MAX_UNESCAPE_ROUNDS = 5
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
@@ -130,7 +131,8 @@ def normalise_tweet(text: str) -> str:
     if "@" in text:
         text = _EMAIL.sub(f" {EMAIL_TOKEN} ", text)
         text = _HANDLE.sub(USER_TOKEN, text)
-    text = _ELONGATED.sub(r"\1\1\1", text)
+    if _FOUR_ALIKE.search(text):
+        text = _ELONGATED.sub(r"\1\1\1", text)
     if not text.isascii():
         text = text.translate(_APOSTROPHES)
     text = _TEXTING.sub(_expand_texting, text)
