@@ -196,3 +196,24 @@ def test_push_through_the_trained_model(tiny_model_dir, tmp_path):
         assert item["result"]["model_version"] == response.json()["model_version"]
         assert set(item["explanation"]) and "[EMAIL]" in item["redacted_text"]
     assert (Path(tmp_path) / "inbox.sqlite3").is_file()
+
+
+def test_reading_the_queue_reranks_items_whose_rank_went_stale(client):
+    """Ranks move as customers wait: a GET re-ranks open items from their stored priority inputs."""
+    import math
+
+    from sqlalchemy import update
+
+    from serving.store.tables import inbox_items
+
+    store = client.app.state.store
+    result = client.get("/v1/inbox/p2").json()["result"]
+    fresh = result["priority"]
+    stale = {**fresh, "rank": "P4", "reasons": [], "reason_codes": []}
+    with store.transaction() as connection:  # as if ranked long ago under other figures
+        connection.execute(update(inbox_items).where(inbox_items.c.tweet_id == "p2").values(
+            rank="P4", result=json.dumps({**result, "priority": stale})))
+    store._reranked_at = -math.inf  # the last re-rank was long ago
+    items = client.get("/v1/inbox", params={"rank": "P2"}).json()["items"]
+    assert [item["tweet_id"] for item in items] == ["p2"]
+    assert items[0]["result"]["priority"]["rank"] == fresh["rank"] == "P2"

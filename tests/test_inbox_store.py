@@ -83,7 +83,7 @@ def test_migrations_run_once_and_reopen_cleanly(store_url):
     again = Store(store_url).open()  # upgrade head on a migrated database: nothing to do
     assert again.count_items() == 1
     with again.transaction(write=False) as connection:
-        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
     again.close()
 
 
@@ -221,3 +221,90 @@ def test_the_migrations_build_exactly_the_tables_the_code_declares(store_url):
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
     store.close()
     assert differences == [], "tables.py and the migrations disagree: write a migration"
+
+
+# --- re-ranking as customers wait --------------------------------------------------------------
+
+
+def _waiting_complaint(tweet_id: str, written, policy) -> tuple[dict, dict, str]:
+    """A stored (record, result, priority inputs) triple as the inbox route writes it."""
+    from model.priority import PrioritySignals, prioritise
+    from model.priority_inputs import inputs_to_json
+    from model.records import Author, Turn
+
+    signals = PrioritySignals(
+        intent_label="complaint", intent_tags=("complaint",), sentiment_label="negative", sentiment_score=-0.5,
+        urgency_level=1, urgency_score=0.3, dm_suggest=False, dm_reasons=(), created_at=written,
+        context=(Turn(author="customer", text="first"),), author=Author(followers=120, verified=False),
+    )
+    result = _result(tweet_id)
+    result["priority"] = prioritise(signals, policy, written, "en")
+    return {"id": tweet_id, "text": "my parcel is late"}, result, inputs_to_json(signals, "en")
+
+
+def test_open_items_climb_as_their_customers_wait(store_url):
+    from datetime import datetime, timedelta, timezone
+
+    from model.priority import load_policy
+
+    policy = load_policy()
+    written = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+    store = Store(store_url).open()
+    triples = [_waiting_complaint(name, written, policy) for name in ("waiting", "handled")]
+    store.add_items([(record, result) for record, result, _ in triples],
+                    priority_inputs=[inputs for _, _, inputs in triples])
+    store.add_items([({"id": "legacy", "text": "stored before priority inputs"}, _result("legacy", "P4"))])
+    store.set_status("handled", "handled")
+    on_arrival = store.get_item("waiting")["result"]["priority"]
+    assert store.rerank_open(policy, written) == 0  # nothing has changed yet
+
+    assert store.rerank_open(policy, written + timedelta(hours=6)) == 1
+    waited = store.get_item("waiting")["result"]["priority"]
+    assert waited["rank"] < on_arrival["rank"]  # "P2" < "P3": more urgent
+    assert waited["reason_codes"][0] == "waited" and "waited" not in on_arrival["reason_codes"]
+    items, _ = store.list_items(ranks=(waited["rank"],))
+    assert [item["tweet_id"] for item in items] == ["waiting"]  # the SQL columns moved too
+    assert store.get_item("handled")["result"]["priority"] == on_arrival  # handled: left as it was
+    assert store.get_item("legacy")["result"]["priority"]["rank"] == "P4"  # no inputs: left as it was
+    store.close()
+
+
+def test_rerank_if_due_runs_at_most_once_per_interval(tmp_path):
+    from model.priority import load_policy
+
+    store = Store(f"sqlite:///{tmp_path / 'inbox.sqlite3'}").open()
+    policy = load_policy()
+    assert store.rerank_if_due(policy) == 0
+    assert store.rerank_if_due(policy) is None  # too soon
+    assert store.rerank_if_due(policy, interval_s=0) == 0
+    store.close()
+
+
+def test_a_first_schema_inbox_is_upgraded_and_keeps_its_items(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from serving.store import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'inbox.sqlite3'}"
+    engine = create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.exec_driver_sql(
+            "INSERT INTO inbox_items (tweet_id, text, received_at, model_version, result, rank, priority_score,"
+            " respond_by, intent_label, intent_tags, dm_suggest, status)"
+            " VALUES ('old', 'x', '2026-11-23T08:00:00.000000Z', 'test-1', ?, 'P3', 40,"
+            " '2026-11-23T12:00:00Z', 'complaint', ',complaint,', 0, 'open')",
+            (json.dumps(_result("old", "P3")),),
+        )
+    engine.dispose()
+    store = Store(url).open()
+    assert store.get_item("old")["result"]["priority"]["rank"] == "P3"
+    from model.priority import load_policy
+
+    assert store.rerank_open(load_policy()) == 0
+    store.close()

@@ -29,6 +29,7 @@ from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from model.feedback import FEEDBACK_FIELDS, MAX_AGENT_CHARS, FeedbackError, normalise_value
+from model.priority_inputs import inputs_to_json, signals_from_result
 from model.records import MAX_ID_CHARS, RecordError, check_text
 from serving.deps import ModelDep
 from serving.errors import ApiError, error_response
@@ -222,19 +223,25 @@ def build_router(settings: Settings, client_dependency) -> APIRouter:
         """Score 1 to TRIAGE_MAX_BATCH tweets on arrival and add them to the queue. Ids already in
         the inbox are left as they were (listed in `duplicates`)."""
         tweets = body.tweets  # type: ignore[attr-defined]
+        now = datetime.now(timezone.utc)
+        chosen = locale or negotiate_locale(accept_language)
+        parsed = [tweet.record for tweet in tweets]
         try:
             results = loaded.score(
-                [tweet.record for tweet in tweets],
+                parsed,
                 deadline=request.scope.get(DEADLINE_SCOPE_KEY),
-                now=datetime.now(timezone.utc),
-                locale=locale or negotiate_locale(accept_language),
+                now=now,
+                locale=chosen,
                 explain=True,
                 redact=True,
             )
         except BudgetExceeded:
             raise budget_exceeded() from None
         records = [tweet.model_dump(exclude_none=True) for tweet in tweets]
-        added, duplicates = store.add_items(list(zip(records, results)), timeout_s=_remaining(request))
+        inputs = [inputs_to_json(signals_from_result(result, record, now), chosen)
+                  for result, record in zip(results, parsed)]
+        added, duplicates = store.add_items(list(zip(records, results)), timeout_s=_remaining(request),
+                                            priority_inputs=inputs)
         return JSONResponse({"model_version": loaded.version, "added": added, "duplicates": duplicates},
                             status_code=201)
 
@@ -246,6 +253,7 @@ def build_router(settings: Settings, client_dependency) -> APIRouter:
     )
     def list_inbox(
         store: StoreDep,
+        request: Request,
         status: Annotated[Literal["open", "handled", "all"], Query(description="Which items.")] = "open",
         sort: Annotated[Literal["priority", "respond_by", "newest"],
                         Query(description="priority: rank, then respond-by, then score.")] = "priority",
@@ -256,7 +264,11 @@ def build_router(settings: Settings, client_dependency) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=settings.inbox_max_items)] = min(100, settings.inbox_max_items),
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> JSONResponse:
-        """The queue, most urgent first: P1 before P2..., then the earliest respond-by."""
+        """The queue, most urgent first: P1 before P2..., then the earliest respond-by. Open items
+        are ranked again as their customers wait (at most every few seconds)."""
+        loaded = request.app.state.holder.current
+        if loaded is not None:
+            store.rerank_if_due(loaded.model.policy)
         items, total = store.list_items(status=None if status == "all" else status, ranks=rank or (),
                                         intent=intent, dm=dm, sort=sort, limit=limit, offset=offset)
         return JSONResponse({"total": total, "items": items})

@@ -19,17 +19,21 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from model.feedback import care_label_record, latest_corrections
+from model.priority import PriorityPolicy, prioritise
+from model.priority_inputs import inputs_from_json
 from serving.store.tables import feedback, inbox_items, metadata
 
 logger = logging.getLogger("serving.store")
@@ -39,6 +43,8 @@ BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS = Path(__file__).with_name("migrations")
 STATUSES = ("open", "handled")
 RANKS = ("P1", "P2", "P3", "P4")
+RERANK_INTERVAL_S = 15.0
+"""At most this often a process re-ranks the open items (when the queue is read)."""
 
 __all__ = ["Store", "StoreError", "StoreUnavailable", "IdempotencyConflict", "FeedbackRow", "database_url_for", "utc_stamp", "metadata"]
 
@@ -153,6 +159,8 @@ class Store:
         self._engine: Engine | None = None
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._rerank_lock = threading.Lock()
+        self._reranked_at = -math.inf
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -230,9 +238,17 @@ class Store:
 
     # -- inbox -------------------------------------------------------------------------------
     def add_items(self, scored: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
-                  received_at: datetime | None = None, timeout_s: float | None = None) -> tuple[list[str], list[str]]:
-        """Store (record, result) pairs; returns (added ids, ids already in the inbox, left as they were)."""
+                  received_at: datetime | None = None, timeout_s: float | None = None,
+                  priority_inputs: Sequence[str | None] | None = None) -> tuple[list[str], list[str]]:
+        """Store (record, result) pairs; returns (added ids, ids already in the inbox, left as they were).
+
+        `priority_inputs` (`model.priority_inputs.inputs_to_json`, one per pair) lets `rerank_open`
+        rank the open items again as their customers wait; items stored without keep their rank.
+        """
         stamp = utc_stamp(received_at)
+        inputs = list(priority_inputs) if priority_inputs is not None else [None] * len(scored)
+        if len(inputs) != len(scored):
+            raise ValueError("one priority input per scored tweet")
         ids = [str(record["id"]) for record, _ in scored]
         for attempt in range(2):
             try:
@@ -240,13 +256,13 @@ class Store:
                     existing = set(connection.scalars(
                         select(inbox_items.c.tweet_id).where(inbox_items.c.tweet_id.in_(ids))))
                     rows, added, seen = [], [], set(existing)
-                    for record, result in scored:
+                    for (record, result), item_inputs in zip(scored, inputs):
                         tweet_id = str(record["id"])
                         if tweet_id in seen:
                             continue
                         seen.add(tweet_id)
                         added.append(tweet_id)
-                        rows.append(_item_row(record, result, stamp))
+                        rows.append(_item_row(record, result, stamp, item_inputs))
                     if rows:
                         connection.execute(insert(inbox_items), rows)
                 break
@@ -308,6 +324,57 @@ class Store:
                         handled_by=agent if handled else None)
             ).rowcount
         return self.get_item(tweet_id) if changed else None
+
+    def rerank_open(self, policy: PriorityPolicy, now: datetime | None = None) -> int:
+        """Rank every open item again under `policy` at `now` (default: the current time): a
+        customer who has waited past part of the respond-by target moves up. Returns how many
+        items changed. Items stored without priority inputs (before they existed) are left alone."""
+        now = now or datetime.now(timezone.utc)
+        with self.transaction(write=False) as connection:
+            rows = connection.execute(
+                select(inbox_items.c.tweet_id, inbox_items.c.result, inbox_items.c.priority_inputs)
+                .where(inbox_items.c.status == "open", inbox_items.c.priority_inputs.is_not(None))
+            ).all()
+        changes = []
+        for tweet_id, stored, inputs in rows:
+            try:
+                signals, locale = inputs_from_json(inputs)
+            except (ValueError, KeyError, TypeError):
+                continue  # written by a later version of this service: left as it is
+            priority = prioritise(signals, policy, now, locale)
+            result = json.loads(stored)
+            if result.get("priority") == priority:
+                continue
+            result["priority"] = priority
+            changes.append({
+                "key": tweet_id, "new_rank": priority["rank"], "new_score": int(priority["score"]),
+                "new_respond_by": priority["respond_by"], "new_result": json.dumps(result, ensure_ascii=False),
+            })
+        if changes:
+            with self._writing() as connection:
+                # Still open: an agent may have handled the item meanwhile, and then it stays as it was.
+                connection.execute(
+                    update(inbox_items)
+                    .where(inbox_items.c.tweet_id == bindparam("key"), inbox_items.c.status == "open")
+                    .values(rank=bindparam("new_rank"), priority_score=bindparam("new_score"),
+                            respond_by=bindparam("new_respond_by"), result=bindparam("new_result")),
+                    changes,
+                )
+        return len(changes)
+
+    def rerank_if_due(self, policy: PriorityPolicy, interval_s: float = RERANK_INTERVAL_S) -> int | None:
+        """`rerank_open` now unless this process did it less than `interval_s` ago (or is doing it);
+        None when skipped. Ranks move in whole minutes of waiting, so a few seconds late is fine."""
+        if not self._rerank_lock.acquire(blocking=False):
+            return None
+        try:
+            if time.monotonic() - self._reranked_at < interval_s:
+                return None
+            changed = self.rerank_open(policy)
+            self._reranked_at = time.monotonic()
+            return changed
+        finally:
+            self._rerank_lock.release()
 
     def delete_item(self, tweet_id: str, timeout_s: float | None = None) -> bool:
         """Forget a tweet: its text, its answer and its corrections, in one transaction."""
@@ -430,7 +497,8 @@ def _feedback_row(row: Mapping[str, Any]) -> FeedbackRow:
                        agent=row["agent"], created_at=row["created_at"])
 
 
-def _item_row(record: Mapping[str, Any], result: Mapping[str, Any], received_at: str) -> dict[str, Any]:
+def _item_row(record: Mapping[str, Any], result: Mapping[str, Any], received_at: str,
+              priority_inputs: str | None = None) -> dict[str, Any]:
     priority = result["priority"]
     created = record.get("created_at")
     return {
@@ -450,6 +518,7 @@ def _item_row(record: Mapping[str, Any], result: Mapping[str, Any], received_at:
         "status": "open",
         "handled_at": None,
         "handled_by": None,
+        "priority_inputs": priority_inputs,
     }
 
 

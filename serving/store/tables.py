@@ -47,6 +47,8 @@ inbox_items = Table(
     Column("status", String(8), nullable=False),  # open | handled
     Column("handled_at", String(32)),
     Column("handled_by", String(64)),
+    # model.priority.inputs_to_json: what the policy ranks with (no text), to re-rank as time passes
+    Column("priority_inputs", Text),
 )
 Index("ix_inbox_queue", inbox_items.c.status, inbox_items.c.rank, inbox_items.c.respond_by)
 
