@@ -308,3 +308,18 @@ def test_a_first_schema_inbox_is_upgraded_and_keeps_its_items(tmp_path):
 
     assert store.rerank_open(load_policy()) == 0
     store.close()
+
+
+def test_a_busy_database_postpones_reranking_without_failing(tmp_path, monkeypatch):
+    from model.priority import load_policy
+    from serving.store import StoreUnavailable
+
+    store = Store(f"sqlite:///{tmp_path / 'inbox.sqlite3'}").open()
+
+    def busy(*args, **kwargs):
+        raise StoreUnavailable("the inbox store is busy; retry")
+
+    monkeypatch.setattr(store, "rerank_open", busy)
+    assert store.rerank_if_due(load_policy()) is None
+    assert store.list_items() == ([], 0)  # the queue is still read
+    store.close()

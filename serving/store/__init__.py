@@ -364,15 +364,19 @@ class Store:
 
     def rerank_if_due(self, policy: PriorityPolicy, interval_s: float = RERANK_INTERVAL_S) -> int | None:
         """`rerank_open` now unless this process did it less than `interval_s` ago (or is doing it);
-        None when skipped. Ranks move in whole minutes of waiting, so a few seconds late is fine."""
+        None when skipped. Ranks move in whole minutes of waiting, so a few seconds late is fine,
+        and a busy database only postpones it: the queue is still read."""
         if not self._rerank_lock.acquire(blocking=False):
             return None
         try:
             if time.monotonic() - self._reranked_at < interval_s:
                 return None
-            changed = self.rerank_open(policy)
             self._reranked_at = time.monotonic()
-            return changed
+            try:
+                return self.rerank_open(policy)
+            except StoreUnavailable as error:
+                logger.warning("inbox re-ranking postponed: %s", error)
+                return None
         finally:
             self._rerank_lock.release()
 
