@@ -175,6 +175,10 @@ def padded_batches(token_ids: list[list[int]], batch_size: int):
 
 
 # -- encoders ------------------------------------------------------------------------------------
+_SESSIONS_FROM_PARENT: list = []
+"""ONNX Runtime sessions a forked worker inherited and replaced (never destroyed: see `session`)."""
+
+
 class OnnxEncoder:
     """Pooled embeddings from the exported (int8) encoder with ONNX Runtime.
 
@@ -198,6 +202,11 @@ class OnnxEncoder:
             import onnxruntime as ort
 
             child = self._pid is not None and self._pid != os.getpid()
+            if child and self._session is not None:
+                # The parent's session must not be destroyed here: its thread pool's condition
+                # variables were copied mid-use by the fork and destroying them can hang forever
+                # (seen in CI). It is kept, unused; a worker leaves with os._exit, no destructor runs.
+                _SESSIONS_FROM_PARENT.append(self._session)
             options = ort.SessionOptions()
             options.intra_op_num_threads = 1 if child else (self.threads or usable_cores())
             options.inter_op_num_threads = 1
