@@ -38,6 +38,31 @@ WORD_CACHE_SIZE = 200_000
 """Distinct words a per-word cache remembers before it starts afresh (bounded memory on any input)."""
 
 
+class _WordCache(dict):
+    """word -> `compute(word)`, computed on first use and remembered; starts afresh past
+    `WORD_CACHE_SIZE` words, so memory stays bounded whatever the input."""
+
+    def __init__(self, compute):
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, word: str):
+        if len(self) >= WORD_CACHE_SIZE:
+            self.clear()
+        value = self[word] = self.compute(word)
+        return value
+
+
+def _coordinates(per_text: Sequence[list[int]]) -> tuple[list[int], list[int]]:
+    """(row, column) lists of a sparse matrix from each row's list of columns."""
+    rows: list[int] = []
+    columns: list[int] = []
+    for row, found in enumerate(per_text):
+        columns += found
+        rows += [row] * len(found)
+    return rows, columns
+
+
 @dataclass(frozen=True)
 class FeatureSettings:
     """Which blocks the featuriser uses and how they are built (the recipe's `[features]`)."""
@@ -77,33 +102,26 @@ class _TfidfRows:
         self._by_word = vectorizer.analyzer == "char_wb"
         if self._by_word:
             self._preprocess = vectorizer.build_preprocessor()
-            self._word_columns: dict[str, list[int]] = {}
+            # The analyzer of a lone word gives exactly that word's share of the text's n-grams.
+            self._word_columns = _WordCache(self._known_terms)
+
+    def _known_terms(self, text: str) -> list[int]:
+        lookup = self.vocabulary.get
+        return [column for term in self.analyze(text) if (column := lookup(term)) is not None]
 
     def _columns(self, text: str) -> list[int]:
         """Vocabulary columns of every term of `text`, repeated as often as the term occurs."""
-        lookup = self.vocabulary.get
         if not self._by_word:
-            return [column for term in self.analyze(text) if (column := lookup(term)) is not None]
+            return self._known_terms(text)
         cache = self._word_columns
         found: list[int] = []
         for word in self._preprocess(text).split():
-            columns = cache.get(word)
-            if columns is None:
-                if len(cache) >= WORD_CACHE_SIZE:
-                    cache.clear()
-                # The analyzer of a lone word gives exactly that word's share of the text's n-grams.
-                columns = cache[word] = [c for term in self.analyze(word) if (c := lookup(term)) is not None]
-            found += columns
+            found += cache[word]
         return found
 
     def entries(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row, column, value) of every non-zero feature, rows in order, columns sorted per row."""
-        rows: list[int] = []
-        columns: list[int] = []
-        for row, text in enumerate(texts):
-            found = self._columns(text)
-            columns += found
-            rows += [row] * len(found)
+        rows, columns = _coordinates([self._columns(text) for text in texts])
         keys = np.asarray(rows, dtype=np.int64) * self.width + np.asarray(columns, dtype=np.int64)
         keys, counts = np.unique(keys, return_counts=True)
         row_of, column_of = np.divmod(keys, self.width)
@@ -119,41 +137,37 @@ class _StaticEmbeddingRows:
 
     The tokenizer (BERT's normaliser and pre-tokenizer, then WordPiece) never joins two
     whitespace-separated words, so a text's tokens are its words' tokens in order; model2vec's
-    truncation (characters first, then tokens) and its removal of unknown tokens are kept. A batch
-    is then one sparse count matrix times the embedding table. `tests/test_features.py` checks
-    that the vectors equal model2vec's.
+    truncation (characters first, then tokens) and its removal of unknown tokens are kept, and its
+    token mapping and token weights are folded into one table row per token id. A batch is then one
+    sparse count matrix times that table. `tests/test_features.py` checks that the vectors equal
+    model2vec's.
     """
 
     def __init__(self, static_model):
         self.tokenizer = static_model.tokenizer
-        self.table = np.asarray(static_model.embedding, dtype=np.float32)
+        table = np.asarray(static_model.embedding, dtype=np.float32)
+        if static_model.token_mapping is not None:
+            table = table[static_model.token_mapping]
+        if static_model.weights is not None:
+            table = table * np.asarray(static_model.weights, dtype=np.float32)[:, None]
+        self.table = table
         self.max_tokens = static_model.max_length
         self.max_chars = None if self.max_tokens is None else self.max_tokens * static_model.median_token_length
         self.unknown = static_model.unk_token_id
-        self._word_ids: dict[str, list[int]] = {}
+        self._word_ids = _WordCache(lambda word: self.tokenizer.encode(word, add_special_tokens=False).ids)
 
     def _ids(self, text: str) -> list[int]:
         cache = self._word_ids
         ids: list[int] = []
         for word in text[: self.max_chars].split():
-            found = cache.get(word)
-            if found is None:
-                if len(cache) >= WORD_CACHE_SIZE:
-                    cache.clear()
-                found = cache[word] = self.tokenizer.encode(word, add_special_tokens=False).ids
-            ids += found
+            ids += cache[word]
         if self.max_tokens is not None:
             del ids[self.max_tokens :]
         return [token for token in ids if token != self.unknown]
 
     def vectors(self, texts: Sequence[str]) -> np.ndarray:
         """One l2-normalised vector per text (zeros for a text without known tokens)."""
-        rows: list[int] = []
-        columns: list[int] = []
-        for row, text in enumerate(texts):
-            ids = self._ids(text)
-            columns += ids
-            rows += [row] * len(ids)
+        rows, columns = _coordinates([self._ids(text) for text in texts])
         counts = sp.csr_matrix(
             (np.ones(len(columns), dtype=np.float32), (rows, columns)), shape=(len(texts), len(self.table))
         )
@@ -213,7 +227,8 @@ class TweetFeaturiser:
             if self.settings.lexicon_method not in LEXICON_METHODS:
                 raise ValueError(f"features.lexicon_method must be one of {LEXICON_METHODS}, not {self.settings.lexicon_method!r}")
             self.lexicon_ = SentimentIntensityAnalyzer()
-            self._token_valences: dict[str, float] = {}
+            valence_of = self.lexicon_.lexicon.get
+            self._token_valences = _WordCache(lambda token: valence_of(_vader_word(token), 0.0))
 
     # -- transforming --------------------------------------------------------------------------
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
@@ -264,23 +279,15 @@ class TweetFeaturiser:
         sentiments = []
         tokens = text.split()
         for index, token in enumerate(tokens):
-            valence = cache.get(token)
-            if valence is None:
-                if len(cache) >= WORD_CACHE_SIZE:
-                    cache.clear()
-                valence = cache[token] = self.lexicon_.lexicon.get(_vader_word(token), 0.0)
+            valence = cache[token]
             if valence and index and negated([_vader_word(word) for word in tokens[max(0, index - 3) : index]]):
                 valence *= N_SCALAR
             sentiments.append(valence)
         return self.lexicon_.score_valence(sentiments, text)
 
     def _static_embeddings(self, texts: Sequence[str]) -> np.ndarray:
-        model = self.static_model_
-        if model.token_mapping is not None or model.weights is not None:  # not what we distil: model2vec's way
-            vectors = model.encode(list(texts), use_multiprocessing=False).astype(np.float32)
-            return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
         if getattr(self, "_static_rows", None) is None:
-            self._static_rows = _StaticEmbeddingRows(model)
+            self._static_rows = _StaticEmbeddingRows(self.static_model_)
         return self._static_rows.vectors(texts)
 
     @property

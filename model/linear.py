@@ -41,7 +41,6 @@ from model.heads import (
 from model.labels import INTENT_TAGS, SENTIMENTS
 
 HEADS_FILE = "heads.safetensors"
-"""Columns of the stacked binary weight matrix, in order."""
 
 Progress = Callable[[str], None]
 

@@ -28,7 +28,8 @@ from model.language import warm_up as warm_up_language_detector
 from model.normalise import normalise_tweet
 from model.pii import find_pii
 from model.pii import redact as redact_pii
-from model.priority import PriorityPolicy, PrioritySignals, load_policy, prioritise
+from model.priority import PriorityPolicy, load_policy, prioritise
+from model.priority_inputs import signals_from_result
 from model.records import TweetRecord, parse_record
 
 _EXPECTED_LABELS = {"intent": list(INTENT_TAGS), "sentiment": list(SENTIMENTS), "urgency": list(URGENCY_LEVELS)}
@@ -156,48 +157,30 @@ class TriageModel:
                 urgency_level=level,
                 context=record.context,
             )
-            priority = prioritise(
-                PrioritySignals(
-                    intent_label=primary,
-                    intent_tags=tuple(tags),
-                    sentiment_label=sentiment_label,
-                    sentiment_score=sentiment_values[row],
-                    urgency_level=level,
-                    urgency_score=urgency_values[row],
-                    dm_suggest=suggest,
-                    dm_reasons=tuple(reasons),
-                    created_at=record.created_at,
-                    context=record.context,
-                    author=record.author,
-                ),
-                self.policy,
-                now,
-                locale,
-            )
-            results.append(
-                {
-                    "id": record.id,
-                    "model_version": self.version,
-                    "lang": languages[row],
-                    "lang_supported": languages[row] in self.languages,
-                    "intent": {
-                        "label": primary,
-                        "tags": tags,
-                        "scores": dict(zip(labels.intent, intent_scores[row])),
-                    },
-                    "sentiment": {
-                        "label": sentiment_label,
-                        "score": sentiment_values[row],
-                        "scores": dict(zip(labels.sentiment, sentiment_scores[row])),
-                    },
-                    "urgency": {"level": level, "label": labels.urgency[level], "score": urgency_values[row]},
-                    "dm": {"suggest": suggest, "score": dm_values[row], "reasons": reasons},
-                    "pii": [span.to_dict() for span in pii],
-                    "priority": priority,
-                }
-            )
+            result = {
+                "id": record.id,
+                "model_version": self.version,
+                "lang": languages[row],
+                "lang_supported": languages[row] in self.languages,
+                "intent": {
+                    "label": primary,
+                    "tags": tags,
+                    "scores": dict(zip(labels.intent, intent_scores[row])),
+                },
+                "sentiment": {
+                    "label": sentiment_label,
+                    "score": sentiment_values[row],
+                    "scores": dict(zip(labels.sentiment, sentiment_scores[row])),
+                },
+                "urgency": {"level": level, "label": labels.urgency[level], "score": urgency_values[row]},
+                "dm": {"suggest": suggest, "score": dm_values[row], "reasons": reasons},
+                "pii": [span.to_dict() for span in pii],
+            }
+            # Ranked from the result itself, as the inbox ranks it again later (model.priority_inputs).
+            result["priority"] = prioritise(signals_from_result(result, record, now), self.policy, now, locale)
             if redact:
-                results[-1]["redacted_text"] = redact_pii(record.text, pii)
+                result["redacted_text"] = redact_pii(record.text, pii)
+            results.append(result)
         if explain:
             explanations = self.backend.explain(normalised, results) if hasattr(self.backend, "explain") else None
             for result, explanation in zip(results, explanations or [{}] * len(results)):

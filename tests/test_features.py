@@ -112,3 +112,24 @@ def test_word_cached_static_embeddings_equal_model2vec(default_model, texts) -> 
     ours = featuriser._static_embeddings(sample)
     np.testing.assert_allclose(ours, reference, atol=1e-3)  # model2vec averages in float16
     assert np.allclose(featuriser._static_embeddings(sample), ours)  # from the word cache now
+
+
+@pytest.mark.slow
+def test_static_embeddings_fold_a_token_mapping_and_weights_like_model2vec(default_model, texts) -> None:
+    from model2vec import StaticModel
+
+    from model.features import _StaticEmbeddingRows
+
+    static = default_model.backend.featuriser_.static_model_
+    rows = len(static.embedding)
+    rng = np.random.default_rng(0)
+    mapped = StaticModel(
+        vectors=np.asarray(static.embedding, dtype=np.float32)[: rows // 2],
+        tokenizer=static.tokenizer,
+        token_mapping=rng.integers(0, rows // 2, size=rows),  # two token ids can share a row
+        weights=rng.uniform(0.1, 2.0, size=rows).astype(np.float32),
+        normalize=True,
+    )
+    reference = mapped.encode(texts, use_multiprocessing=False).astype(np.float32)
+    reference /= np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-9)
+    np.testing.assert_allclose(_StaticEmbeddingRows(mapped).vectors(texts), reference, atol=1e-3)
