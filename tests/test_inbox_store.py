@@ -87,6 +87,32 @@ def test_migrations_run_once_and_reopen_cleanly(store_url):
     again.close()
 
 
+def test_stores_of_one_process_migrate_at_the_same_time(tmp_path):
+    # Two apps in one process (as the API tests build) open their stores together: alembic's
+    # process-wide proxies once ran one store's operations on the other's connection (a crash).
+    stores = [Store(f"sqlite:///{tmp_path / f'inbox-{i}.sqlite3'}") for i in range(6)]
+    barrier = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+
+    def open_store(store: Store) -> None:
+        barrier.wait()
+        try:
+            store.open()
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_store, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for store in stores:
+        with store.transaction(write=False) as connection:
+            assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
+        store.close()
+
+
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'inbox.sqlite3'}").open()
     with store.transaction(write=False) as connection:

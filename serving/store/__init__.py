@@ -136,14 +136,21 @@ def create_store_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=24)
 
 
+_MIGRATING = threading.Lock()
+"""Alembic runs a migration through process-wide proxies (`alembic.context`, `alembic.op`): two
+stores migrating at once in one process (two apps, as the tests build) would run each other's
+operations on each other's connections, and SQLite then crashes the interpreter."""
+
+
 def migrate(engine: Engine) -> None:
-    """Upgrade the schema to the latest migration (idempotent; safe with several workers)."""
+    """Upgrade the schema to the latest migration (idempotent; safe with several workers, and with
+    several stores in one process)."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as connection:
+    with _MIGRATING, engine.execution_options(sqlite_begin="IMMEDIATE").begin() as connection:
         if connection.dialect.name == "postgresql":
             # Workers starting together: one migrates, the others wait, then find nothing to do.
             connection.execute(text("SELECT pg_advisory_xact_lock(7201126)"))
