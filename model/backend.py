@@ -34,7 +34,9 @@ class Backend(Protocol):
 
     def fit(self, texts: Sequence[str], targets: HeadTargets, **options) -> Backend: ...
 
-    def predict_proba(self, texts: Sequence[str]) -> HeadProbabilities: ...
+    def predict_proba(self, texts: Sequence[str], languages: Sequence[str] | None = None) -> HeadProbabilities:
+        """Calibrated probabilities of normalised texts; `languages` (one code per text, or None)
+        lets a backend with per-language weights use them."""
 
     def save(self, directory: Path) -> list[str]:
         """Write the fitted parts (JSON, safetensors, ONNX: never pickles); return their paths."""

@@ -70,6 +70,7 @@ def subset_targets(targets: HeadTargets, rows: np.ndarray) -> HeadTargets:
         weight=targets.weight[rows],
         cross_fit=targets.cross_fit[rows],
         sentiment_weight=targets.sentiment_weight[rows],
+        language=targets.language[rows],
     )
 
 
@@ -113,7 +114,7 @@ class EnsembleBackend:
         linear = self.members["linear"].fit([texts[row] for row in training], subset_targets(targets, training), progress=say, **options)
 
         holdout_texts = [texts[row] for row in holdout]
-        linear_probabilities = linear.predict_proba(holdout_texts)
+        linear_probabilities = linear.predict_proba(holdout_texts, targets.language[holdout])
         transformer_probabilities = transformer.predict_proba(holdout_texts)
         weights, losses = choose_weights(
             linear_probabilities, transformer_probabilities, targets, holdout, self.info["weight_step"]
@@ -131,9 +132,13 @@ class EnsembleBackend:
         self.tuning_probabilities_ = mix(linear_probabilities, transformer_probabilities, weights)
         return self
 
-    def predict_proba(self, texts: Sequence[str]) -> HeadProbabilities:
-        """Mixed probabilities of normalised texts."""
-        return mix(self.members["linear"].predict_proba(texts), self.members["transformer"].predict_proba(texts), self.weights)
+    def predict_proba(self, texts: Sequence[str], languages: Sequence[str] | None = None) -> HeadProbabilities:
+        """Mixed probabilities of normalised texts (`languages`: see `LinearBackend.predict_proba`)."""
+        return mix(
+            self.members["linear"].predict_proba(texts, languages),
+            self.members["transformer"].predict_proba(texts, languages),
+            self.weights,
+        )
 
     def save(self, directory: Path) -> list[str]:
         written = []

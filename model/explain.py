@@ -45,9 +45,11 @@ def explain_row(
     features: sp.csr_matrix,
     row: int,
     outputs: dict[str, str],
+    lang: str | None = None,
 ) -> dict[str, list[dict]]:
     """Top phrases per head. `outputs` maps an explanation name (e.g. "intent:complaint",
-    "sentiment:negative", "urgency", "dm") to the backend output whose logit it explains."""
+    "sentiment:negative", "urgency", "dm") to the backend output whose logit it explains; `lang`
+    is the language the tweet was scored in (its sentiment weights)."""
     featuriser = backend.featuriser_
     names = featuriser.feature_names_
     words = _word_spans(normalised_text)
@@ -55,7 +57,7 @@ def explain_row(
     char_block = word_block + len(featuriser.char_vectorizer_.vocabulary_)
     explanation: dict[str, list[dict]] = {}
     for label, output in outputs.items():
-        columns, contributions = backend.contributions(features, row, output)
+        columns, contributions = backend.contributions(features, row, output, lang)
         by_phrase: dict[str, float] = defaultdict(float)
         for column, contribution in zip(columns.tolist(), contributions.tolist()):
             if column < word_block:
@@ -86,6 +88,6 @@ def explain_batch(backend: LinearBackend, normalised: list[str], results: list[d
     """Explanations for every result of a batch (features are recomputed once for the batch)."""
     features = backend.featurise(normalised)
     return [
-        explain_row(backend, text, features, row, outputs_to_explain(result))
+        explain_row(backend, text, features, row, outputs_to_explain(result), result.get("lang"))
         for row, (text, result) in enumerate(zip(normalised, results))
     ]

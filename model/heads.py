@@ -114,7 +114,8 @@ class HeadTargets:
 
     `weight` is a per-example weight (a source can count more or less); `cross_fit` marks the
     examples whose out-of-fold predictions are used to calibrate and to tune thresholds (our own
-    labelled care tweets), the others are only ever training data.
+    labelled care tweets), the others are only ever training data. `language` is each example's
+    language code ("" when unknown), for heads that learn per-language weights.
     """
 
     complaint: np.ndarray
@@ -126,6 +127,7 @@ class HeadTargets:
     weight: np.ndarray
     cross_fit: np.ndarray
     sentiment_weight: np.ndarray = field(default_factory=lambda: np.empty(0))
+    language: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
 
     def __post_init__(self) -> None:
         n = len(self.weight)
@@ -134,6 +136,10 @@ class HeadTargets:
                 raise ValueError(f"targets `{name}` has {len(getattr(self, name))} rows, expected {n}")
         if len(self.sentiment_weight) == 0:
             self.sentiment_weight = self.weight
+        if len(self.language) == 0:
+            self.language = np.full(n, "", dtype=object)
+        elif len(self.language) != n:
+            raise ValueError(f"targets `language` has {len(self.language)} rows, expected {n}")
 
     def __len__(self) -> int:
         return len(self.weight)

@@ -2,7 +2,11 @@
 
 Heads:
 - intent: one binary classifier per tag (complaint, question, praise), multi-label;
-- sentiment: one multinomial classifier (our care tweets plus SemEval);
+- sentiment: one multinomial classifier (our care tweets plus SemEval); languages named in
+  `sentiment_language_weights` score with the shared weights plus their own, learned jointly by
+  feature augmentation (Daume III 2007: every feature of such a language's tweets is copied into a
+  block of its own, scaled by `sentiment_language_scale`, so its own weights pay more
+  regularisation than the shared ones and stay near them unless its data insists);
 - urgency: ordered levels as three cumulative binary problems P(level > k) (Frank & Hall 2001);
 - dm: one binary classifier.
 
@@ -17,7 +21,7 @@ matrix product, which is what keeps the path above 5,000 tweets/s on two cores.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -41,6 +45,7 @@ from model.heads import (
 from model.labels import INTENT_TAGS, SENTIMENTS
 
 HEADS_FILE = "heads.safetensors"
+LANGUAGE_WEIGHTS = "sentiment_weights."  # + a language code: that language's own sentiment weights
 
 Progress = Callable[[str], None]
 
@@ -56,6 +61,8 @@ class HeadSettings:
     sentiment_class_weight: str = "none"  # "none" keeps probabilities calibrated; "balanced" favours recall
     binary_solver: str = "liblinear"  # fastest on a few thousand sparse rows
     sentiment_solver: str = "saga"  # lbfgs needs ~6x longer on 50k rows with dense embedding columns
+    sentiment_language_weights: list[str] = field(default_factory=list)  # languages with their own sentiment weights
+    sentiment_language_scale: float = 0.5  # their own block's scale: smaller keeps them closer to the shared weights
     cross_fit_folds: int = 5
     max_iter: int = 1000
     seed: int = 13
@@ -76,6 +83,17 @@ def _binary_target(targets: HeadTargets, output: str) -> np.ndarray:
     return getattr(targets, output)
 
 
+def language_augmented(X: sp.csr_matrix, languages: np.ndarray, own: Sequence[str], scale: float) -> sp.csr_matrix:
+    """[X, scale * X of language 1's rows, scale * X of language 2's rows, ...]: the design matrix
+    in which a language's own block can learn what the shared weights do not."""
+    languages = np.asarray(languages, dtype=object)
+    blocks = [X]
+    for lang in own:
+        mask = (languages == lang).astype(X.dtype) * scale
+        blocks.append(sp.diags(mask) @ X)
+    return sp.hstack(blocks, format="csr")
+
+
 def _fit_one(X, rows, y, weight, c, settings, solver, class_weight=None) -> LogisticRegression:
     # Rows are sliced inside the job so that the job list does not hold a copy of X per fit.
     return _regression(c, settings, solver, class_weight).fit(X[rows], y[rows], sample_weight=weight[rows])
@@ -89,6 +107,7 @@ class LinearBackend:
     def __init__(self, features: FeatureSettings, heads: HeadSettings):
         self.features = features
         self.heads = heads
+        self.sentiment_language_weights_: dict[str, np.ndarray] = {}  # language -> its own sentiment weights
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(
@@ -125,13 +144,16 @@ class LinearBackend:
             job_keys.append((output, None, None))
 
         sentiment_rows = np.flatnonzero(targets.sentiment != MISSING)
+        sentiment_languages = targets.language[sentiment_rows]
+        own_languages = [lang for lang in self.heads.sentiment_language_weights if np.any(sentiment_languages == lang)]
+        X_sentiment = language_augmented(X[sentiment_rows], sentiment_languages, own_languages, self.heads.sentiment_language_scale)
         class_weight = None if self.heads.sentiment_class_weight == "none" else self.heads.sentiment_class_weight
         # The longest fit goes first so that the other worker drains the small ones meanwhile.
         jobs.insert(0, delayed(_fit_one)(
-            X,
-            sentiment_rows,
-            targets.sentiment,
-            targets.sentiment_weight,
+            X_sentiment,
+            np.arange(len(sentiment_rows)),
+            targets.sentiment[sentiment_rows],
+            targets.sentiment_weight[sentiment_rows],
             self.heads.c_sentiment,
             self.heads,
             self.heads.sentiment_solver,
@@ -164,19 +186,21 @@ class LinearBackend:
             slope, intercept = self.platt_[output]
             logits = oof_logits[output][self.tuning_rows_]
             oof_probabilities[output] = expit(slope * np.nan_to_num(logits) + intercept)
-        self._stack()
+        self._stack(own_languages)
         # Sentiment is not cross-fitted (a fit on 50k tweets is the costly one); its in-sample
         # probabilities fill the slot and are never used for tuning.
         self.tuning_probabilities_ = HeadProbabilities(
             intent=np.column_stack([oof_probabilities[tag] for tag in INTENT_TAGS]),
-            sentiment=self.sentiment_classifier_.predict_proba(X[self.tuning_rows_]),
+            sentiment=self.probabilities_from_features(X[self.tuning_rows_], targets.language[self.tuning_rows_]).sentiment,
             urgency=urgency_from_exceedance(np.column_stack([oof_probabilities[cut] for cut in URGENCY_CUTS])),
             dm=oof_probabilities["dm"],
         )
         return self
 
-    def _stack(self) -> None:
-        """Stack every head's weights so that a batch is scored with one matrix product."""
+    def _stack(self, own_languages: Sequence[str]) -> None:
+        """Stack every head's weights so that a batch is scored with one matrix product; the
+        sentiment fit's extra blocks (one per language of `own_languages`, in order) become those
+        languages' own weights."""
         self.binary_weights_ = np.column_stack(
             [self.classifiers_[output].coef_[0] for output in BINARY_OUTPUTS]
         ).astype(np.float32)
@@ -186,33 +210,48 @@ class LinearBackend:
         classes = list(self.sentiment_classifier_.classes_)
         if classes != list(range(len(SENTIMENTS))):
             raise ValueError(f"sentiment classifier saw classes {classes}, expected all of {SENTIMENTS}")
-        self.sentiment_weights_ = self.sentiment_classifier_.coef_.T.astype(np.float32)
+        coef = self.sentiment_classifier_.coef_
+        n_features = self.binary_weights_.shape[0]
+        self.sentiment_weights_ = coef[:, :n_features].T.astype(np.float32)
         self.sentiment_bias_ = self.sentiment_classifier_.intercept_.copy()
+        scale = self.heads.sentiment_language_scale
+        self.sentiment_language_weights_ = {
+            lang: (coef[:, :n_features] + scale * coef[:, (i + 1) * n_features : (i + 2) * n_features]).T.astype(np.float32)
+            for i, lang in enumerate(own_languages)
+        }
 
     # -- scoring -------------------------------------------------------------------------------
     def featurise(self, texts: Sequence[str]) -> sp.csr_matrix:
         """The feature matrix of normalised texts."""
         return self.featuriser_.transform(texts)
 
-    def predict_proba(self, texts: Sequence[str]) -> HeadProbabilities:
-        """Calibrated probabilities of every head for normalised texts."""
-        return self.probabilities_from_features(self.featurise(texts))
+    def predict_proba(self, texts: Sequence[str], languages: Sequence[str] | None = None) -> HeadProbabilities:
+        """Calibrated probabilities of every head for normalised texts; `languages` (one code per
+        text) picks a language's own sentiment weights where it has them, else the shared ones."""
+        return self.probabilities_from_features(self.featurise(texts), languages)
 
-    def probabilities_from_features(self, X: sp.csr_matrix) -> HeadProbabilities:
+    def probabilities_from_features(self, X: sp.csr_matrix, languages: Sequence[str] | None = None) -> HeadProbabilities:
         logits = np.asarray(X @ self.binary_weights_, dtype=np.float64) + self.binary_bias_
         binary = expit(self.platt_slope_ * logits + self.platt_intercept_)
         sentiment_logits = np.asarray(X @ self.sentiment_weights_, dtype=np.float64) + self.sentiment_bias_
+        if languages is not None and self.sentiment_language_weights_:
+            languages = np.asarray(languages, dtype=object)
+            for lang, weights in self.sentiment_language_weights_.items():
+                rows = np.flatnonzero(languages == lang)
+                if len(rows):
+                    sentiment_logits[rows] = np.asarray(X[rows] @ weights, dtype=np.float64) + self.sentiment_bias_
         return head_probabilities(binary, sentiment_logits)
 
-    def contributions(self, X: sp.csr_matrix, row: int, head: str) -> tuple[np.ndarray, np.ndarray]:
+    def contributions(self, X: sp.csr_matrix, row: int, head: str, lang: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Column indices and logit contributions of one tweet's features to one output.
 
-        `head` is a binary output name (see `BINARY_OUTPUTS`) or `sentiment:<label>`.
+        `head` is a binary output name (see `BINARY_OUTPUTS`) or `sentiment:<label>`; `lang` the
+        tweet's language (its own sentiment weights, where it has them).
         """
         vector = X.getrow(row)
         if head.startswith("sentiment:"):
             column = SENTIMENTS.index(head.split(":", 1)[1])
-            weights = self.sentiment_weights_[:, column]
+            weights = self.sentiment_language_weights_.get(lang, self.sentiment_weights_)[:, column]
         else:
             weights = self.binary_weights_[:, BINARY_OUTPUTS.index(head)]
         return vector.indices, vector.data * weights[vector.indices]
@@ -241,6 +280,7 @@ class LinearBackend:
                 "platt_intercept": self.platt_intercept_,
                 "sentiment_weights": self.sentiment_weights_,
                 "sentiment_bias": self.sentiment_bias_,
+                **{f"{LANGUAGE_WEIGHTS}{lang}": weights for lang, weights in self.sentiment_language_weights_.items()},
             },
             directory / HEADS_FILE,
             metadata={"binary_outputs": ",".join(BINARY_OUTPUTS), "sentiment": ",".join(SENTIMENTS)},
@@ -254,6 +294,7 @@ class LinearBackend:
             "features": asdict(self.features),
             "heads": asdict(self.heads),
             "feature_count": int(self.binary_weights_.shape[0]),
+            "sentiment_languages": sorted(self.sentiment_language_weights_),
         }
 
     @classmethod
@@ -268,7 +309,12 @@ class LinearBackend:
             if metadata.get("binary_outputs") != ",".join(BINARY_OUTPUTS) or metadata.get("sentiment") != ",".join(SENTIMENTS):
                 raise ValueError("the heads file was written for other outputs than this code scores")
             for name in heads.keys():
-                setattr(backend, f"{name}_", heads.get_tensor(name))
-        if backend.binary_weights_.shape[0] != backend.featuriser_.transform(["ok"]).shape[1]:
+                if name.startswith(LANGUAGE_WEIGHTS):
+                    backend.sentiment_language_weights_[name.removeprefix(LANGUAGE_WEIGHTS)] = heads.get_tensor(name)
+                else:
+                    setattr(backend, f"{name}_", heads.get_tensor(name))
+        shapes = {backend.binary_weights_.shape[0], backend.sentiment_weights_.shape[0]}
+        shapes |= {weights.shape[0] for weights in backend.sentiment_language_weights_.values()}
+        if shapes != {backend.featuriser_.transform(["ok"]).shape[1]}:
             raise ValueError("the heads do not match the featuriser: the artifact is inconsistent")
         return backend

@@ -311,8 +311,9 @@ class TransformerBackend:
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         return self.heads.logits(self.embed(texts))
 
-    def predict_proba(self, texts: Sequence[str]) -> HeadProbabilities:
-        """Calibrated probabilities of every head for normalised texts."""
+    def predict_proba(self, texts: Sequence[str], languages: Sequence[str] | None = None) -> HeadProbabilities:
+        """Calibrated probabilities of every head for normalised texts (one set of weights for
+        every language: `languages` is accepted for the backend protocol and not needed)."""
         return self.heads.probabilities(self.logits(texts))
 
     def without_torch_weights(self) -> TransformerBackend:

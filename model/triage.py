@@ -99,9 +99,17 @@ class TriageModel:
         return decisions
 
     # -- probabilities -------------------------------------------------------------------------
-    def predict_proba(self, texts: Sequence[str]) -> HeadProbabilities:
-        """Calibrated head probabilities of raw tweet texts (normalised here, nowhere else)."""
-        return self.backend.predict_proba([normalise_tweet(text) for text in texts])
+    def predict_proba(self, texts: Sequence[str], languages: Sequence[str | None] | None = None) -> HeadProbabilities:
+        """Calibrated head probabilities of raw tweet texts (normalised here, nowhere else), each
+        in its language: the one given, else the detected one, as `score` does."""
+        given = list(languages) if languages is not None else [None] * len(texts)
+        normalised, chosen = self._normalise(texts, given)
+        return self.backend.predict_proba(normalised, chosen)
+
+    def _normalise(self, texts: Sequence[str], given: list[str | None]) -> tuple[list[str], list[str]]:
+        """Normalised texts and the language each is scored in (given, else detected)."""
+        normalised = [normalise_tweet(text) for text in texts]
+        return normalised, choose_languages(given, normalised, self.languages)
 
     # -- the output contract -------------------------------------------------------------------
     def score(
@@ -125,9 +133,8 @@ class TriageModel:
         if not parsed:
             return []
         now = now or datetime.now(timezone.utc)
-        normalised = [normalise_tweet(record.text) for record in parsed]
-        probabilities = self.backend.predict_proba(normalised)
-        languages = choose_languages([record.lang for record in parsed], normalised, self.languages)
+        normalised, languages = self._normalise([record.text for record in parsed], [record.lang for record in parsed])
+        probabilities = self.backend.predict_proba(normalised, languages)
         decisions = self.decide(probabilities, languages)
 
         intent_scores = _rounded(probabilities.intent)

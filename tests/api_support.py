@@ -61,7 +61,7 @@ class KeywordBackend:
         self.calls = 0
         self.tweets = 0
 
-    def predict_proba(self, texts: list[str]) -> HeadProbabilities:
+    def predict_proba(self, texts: list[str], languages=None) -> HeadProbabilities:
         self.calls += 1
         self.tweets += len(texts)
         rows = [next((p for word, p in _PROFILES.items() if word in text.lower()), _DEFAULT_PROFILE) for text in texts]
@@ -81,16 +81,16 @@ class GatedBackend(KeywordBackend):
         self.gate = threading.Event()
         self.entered = threading.Semaphore(0)
 
-    def predict_proba(self, texts: list[str]) -> HeadProbabilities:
+    def predict_proba(self, texts: list[str], languages=None) -> HeadProbabilities:
         self.entered.release()
         self.gate.wait(10)
-        return super().predict_proba(texts)
+        return super().predict_proba(texts, languages)
 
 
 class FailingBackend(KeywordBackend):
     """Raises an exception whose message quotes the tweet: it must reach neither client nor log."""
 
-    def predict_proba(self, texts: list[str]) -> HeadProbabilities:
+    def predict_proba(self, texts: list[str], languages=None) -> HeadProbabilities:
         raise RuntimeError(f"cannot score {texts!r}")
 
 

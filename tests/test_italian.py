@@ -187,6 +187,43 @@ def test_model_records_its_languages(tiny_model):
     assert tiny_model.languages == ("en", "it")
 
 
+def test_language_augmented_copies_a_languages_rows_into_its_own_scaled_block():
+    import numpy as np
+    import scipy.sparse as sp
+
+    from model.linear import language_augmented
+
+    X = sp.csr_matrix(np.array([[1.0, 2.0], [3.0, 0.0], [0.0, 4.0]]))
+    augmented = language_augmented(X, np.array(["en", "it", "it"], dtype=object), ["it"], 0.5).toarray()
+    np.testing.assert_array_equal(augmented, [[1, 2, 0, 0], [3, 0, 1.5, 0], [0, 4, 0, 2]])
+    assert language_augmented(X, np.array(["en"] * 3, dtype=object), [], 0.5).shape == (3, 2)
+
+
+def test_italian_tweets_score_with_their_own_sentiment_weights(tiny_model, tiny_model_dir):
+    import numpy as np
+
+    backend = tiny_model.backend
+    assert tiny_model.manifest["backend"]["sentiment_languages"] == ["it"]
+    assert set(backend.sentiment_language_weights_) == {"it"}  # saved and loaded with the heads
+    own = backend.sentiment_language_weights_["it"]
+    assert own.shape == backend.sentiment_weights_.shape and not np.allclose(own, backend.sentiment_weights_)
+
+    text = ITALIAN_COMPLAINT["text"]
+    as_italian = tiny_model.predict_proba([text], ["it"])
+    as_english = tiny_model.predict_proba([text], ["en"])
+    assert not np.allclose(as_italian.sentiment, as_english.sentiment)  # only sentiment has own weights
+    np.testing.assert_allclose(as_italian.intent, as_english.intent)
+    np.testing.assert_allclose(tiny_model.predict_proba([text]).sentiment, as_italian.sentiment)  # detected: it
+    [result] = tiny_model.score([ITALIAN_COMPLAINT], now=NOW)
+    scores = [result["sentiment"]["scores"][label] for label in ("negative", "neutral", "positive")]
+    np.testing.assert_allclose(scores, as_italian.sentiment[0], atol=1e-4)
+
+    # The explanation of an Italian tweet's sentiment adds up its Italian weights.
+    features = backend.featurise([normalise_tweet(text)])
+    columns, contributions = backend.contributions(features, 0, "sentiment:negative", "it")
+    np.testing.assert_allclose(contributions, features.data * own[columns, 0], rtol=1e-6)
+
+
 def test_italian_badge_and_reasons_with_locale_it(tiny_model):
     [english] = tiny_model.score([ITALIAN_COMPLAINT], now=NOW)
     [italian] = tiny_model.score([ITALIAN_COMPLAINT], now=NOW, locale="it")
@@ -323,6 +360,7 @@ def test_italian_spelling_variants_change_nothing(default_model, first, second):
 def test_default_model_meets_the_italian_floors(default_model_dir):
     metrics = json.loads((default_model_dir / "manifest.json").read_text())["metrics"]
     assert metrics["care_it_val.intent.primary_macro_f1"] >= 0.68
+    assert metrics["care_it_val.sentiment.macro_f1"] >= 0.70
     assert metrics["care_it_val.urgency.spearman"] >= 0.60
     assert metrics["care_it_val.dm.f1"] >= 0.72
     assert metrics["sentipolc_test.sentiment.macro_f1"] > metrics["sentipolc_test.baseline_bag_of_words.macro_f1"]

@@ -27,6 +27,8 @@ import numpy as np
 
 from model.heads import MISSING, HeadTargets
 from model.labels import INTENT_TAGS, SENTIMENTS
+from model.language import detect_language
+from model.normalise import normalise_tweet
 from training.config import DataSection
 from training.data import (
     load_care,
@@ -57,10 +59,6 @@ class TrainingSet:
     counts: dict[str, int] = field(default_factory=dict)
     excluded: dict[str, int] = field(default_factory=dict)
 
-    def languages(self, rows: np.ndarray) -> np.ndarray:
-        """The language of each of `rows`."""
-        return np.array([SOURCE_LANGUAGES[self.sources[row]] for row in rows])
-
 
 class _Builder:
     """Accumulates rows source by source."""
@@ -90,8 +88,16 @@ class _Builder:
             weight=np.asarray(self.weight, dtype=float),
             sentiment_weight=np.asarray(self.sentiment_weight, dtype=float),
             cross_fit=np.asarray(self.cross_fit, dtype=bool),
+            language=np.array([_row_language(source, text) for source, text in zip(self.sources, self.texts)], dtype=object),
         )
         return self.texts, targets, self.sources
+
+
+def _row_language(source: str, text: str) -> str:
+    """A row's language: its source's, or detected (agents' corrections can be in any language)."""
+    if source in SOURCE_LANGUAGES:
+        return SOURCE_LANGUAGES[source]
+    return detect_language(normalise_tweet(text))
 
 
 def _head(rows, limit: int):

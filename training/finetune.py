@@ -467,8 +467,8 @@ class TransformerTrainer:
         return self
 
     # Scoring and persistence are the inference backend's.
-    def predict_proba(self, texts: Sequence[str]) -> HeadProbabilities:
-        return self.backend_.predict_proba(texts)
+    def predict_proba(self, texts: Sequence[str], languages: Sequence[str] | None = None) -> HeadProbabilities:
+        return self.backend_.predict_proba(texts, languages)
 
     def save(self, directory: Path) -> list[str]:
         return self.backend_.save(directory)

@@ -105,7 +105,7 @@ def tune_model_thresholds(backend, training_set, config: TrainConfig):
 
     if not config.thresholds.per_language:
         return tune(np.ones(len(rows), dtype=bool)), {}
-    row_languages = training_set.languages(rows)
+    row_languages = targets.language[rows]
     by_language = {lang: tune(row_languages == lang) for lang in config.data.languages}
     return by_language[config.data.languages[0]], by_language
 
