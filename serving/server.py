@@ -8,6 +8,8 @@ checked, so that a typo fails in a second with one line rather than in a worker'
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import os
 import shutil
@@ -15,6 +17,8 @@ import socket
 import tempfile
 from typing import Any
 
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import multiprocess as uvicorn_multiprocess
 
 from serving.routes.admin import SUPERVISOR_ENV
@@ -61,23 +65,62 @@ def preflight(settings: Settings) -> None:
         load_policy(settings.policy_path)
 
 
-# --- several workers: one SO_REUSEPORT socket each ----------------------------------------------
+# --- stopping: no connection closed before its request is read ---------------------------------
+#
+# uvicorn's shutdown stops accepting and, in the same step, closes every connection that is not in
+# the middle of a request, including one accepted a moment ago whose request has not arrived yet:
+# its client, which did nothing wrong, sees "server disconnected" or, when the request was already
+# in the socket buffer, "connection reset". Under steady traffic a rolling restart hit that race.
+# So we stop accepting first (another worker, or the slot's queue, takes new connections), give
+# the connections just accepted a moment to send their request, and only then let uvicorn shut down.
+
+FRESH_CONNECTION_GRACE_S = 1.0
+"""How long a stopping server waits for connections it accepted to send their first request."""
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, stopping to accept before it closes the connections it has accepted."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FRESH_CONNECTION_GRACE_S
+        while loop.time() < deadline and any(
+            connection.cycle is None for connection in self.server_state.connections  # no request yet
+        ):
+            await asyncio.sleep(0.01)
+        await super().shutdown(sockets)
+
+
+# --- several workers: one SO_REUSEPORT socket per worker slot, held by the supervisor ----------
 #
 # uvicorn's `--workers N` binds one socket in the supervisor and shares it; each worker's event
 # loop accepts every pending connection it can in one go, so the few long-lived connections of a
 # client pool usually all land on one worker while the others idle (measured: one worker at 100 %,
-# the other at 0 %, half the throughput). With SO_REUSEPORT every worker listens on its own socket
-# and the kernel spreads connections across them. We keep uvicorn's supervisor (health checks,
-# restarts, rolling restart on SIGHUP) and only change how its workers get their socket.
+# the other at 0 %, half the throughput). With SO_REUSEPORT each of the N worker slots listens on
+# its own socket and the kernel spreads connections across them.
+#
+# The supervisor binds those sockets and keeps them open for as long as it runs; workers inherit
+# their slot's socket. A socket closed while connections wait in its accept queue resets them (the
+# kernel hands them to the group's other sockets only with net.ipv4.tcp_migrate_req on), which
+# clients saw as "connection reset" during rolling restarts when every worker bound its own socket.
+# Now a leaving worker closes only its copy: a rolling restart starts a slot's new worker on the
+# same socket and waits until it is ready before stopping the old one, so the queue is always
+# served; after a crash, the slot's queued connections wait for the replacement instead of failing.
+# We keep uvicorn's supervisor (health checks, restarts, rolling restart on SIGHUP, SIGTTIN/SIGTTOU)
+# and only change which socket each new worker gets.
 
 
-def reuse_port_socket(host: str, port: int) -> socket.socket:
-    """A listening socket on (host, port) that other workers of this server may share."""
+def reuse_port_socket(host: str, port: int, backlog: int) -> socket.socket:
+    """A listening socket on (host, port) that the other worker slots of this server share."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host.strip("[]"), port))
+    sock.listen(backlog)
+    sock.set_inheritable(True)
     return sock
 
 
@@ -91,25 +134,102 @@ def check_port_free(host: str, port: int) -> None:
             raise SettingsError(f"cannot listen on {host}:{port}: {error.strerror}") from None
 
 
-class ReusePortProcess(uvicorn_multiprocess.Process):
-    """A uvicorn worker that binds its own SO_REUSEPORT socket (in the worker, after the spawn)."""
+class WorkerSlots:
+    """The supervisor's listening sockets, one per worker slot, and the workers given them."""
 
-    def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover - in a worker
-        super().target([reuse_port_socket(self.config.host, self.config.port)])
+    def __init__(self, host: str, port: int, count: int, backlog: int) -> None:
+        self.host, self.port, self.backlog = host, port, backlog
+        self.sockets: list[socket.socket] = []
+        self.workers: list[SlotProcess] = []
+        self.given = 0
+        for _ in range(count):
+            self.add()
+
+    def add(self) -> None:
+        """One more slot (SIGTTIN adds a worker)."""
+        self.sockets.append(reuse_port_socket(self.host, self.port, self.backlog))
+
+    def running(self) -> list[SlotProcess]:
+        """The workers given a slot that have not exited (a worker not started yet counts)."""
+        return [worker for worker in self.workers if worker.exitcode is None]
+
+    def choose(self) -> int:
+        """The slot for a new worker: one without a running worker, else the slot whose newest worker
+        is the oldest. uvicorn's rolling restart starts each replacement before stopping the worker
+        it replaces and, with `SlotMultiprocess` keeping its list oldest first, replaces the oldest
+        first: so this is the slot of the worker being replaced."""
+        newest: dict[int, int] = {}
+        for worker in self.running():
+            newest[worker.slot] = max(newest.get(worker.slot, 0), worker.order)
+        empty = [slot for slot in range(len(self.sockets)) if slot not in newest]
+        return empty[0] if empty else min(newest, key=newest.__getitem__)
+
+    def give(self, worker: SlotProcess) -> None:
+        self.given += 1
+        worker.order = self.given
+        self.workers = [*self.running(), worker]
+
+    def drop_unserved(self) -> None:
+        """Close the slots left without a running worker (SIGTTOU removed one)."""
+        served = {worker.slot for worker in self.running()}
+        for slot in reversed(range(len(self.sockets))):
+            if slot not in served:
+                self.sockets.pop(slot).close()
+                for worker in self.workers:
+                    worker.slot -= worker.slot > slot
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close()
 
 
-class ReusePortMultiprocess(uvicorn_multiprocess.Multiprocess):
-    """uvicorn's supervisor, creating `ReusePortProcess` workers."""
+class SlotProcess(uvicorn_multiprocess.Process):
+    """A uvicorn worker listening on the socket of the slot `slots` chooses for it."""
+
+    def __init__(self, config: Any, sockets: list[socket.socket], *, slots: WorkerSlots) -> None:
+        self.slot = slots.choose()
+        self.order = 0
+        super().__init__(config, [slots.sockets[self.slot]])
+        slots.give(self)
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = DrainingServer(config=self.config)
+        return self._server
+
+
+class SlotMultiprocess(uvicorn_multiprocess.Multiprocess):
+    """uvicorn's supervisor, giving each new worker the socket of its slot."""
+
+    def __init__(self, config: Any, slots: WorkerSlots) -> None:
+        super().__init__(config, sockets=[])
+        self.slots = slots
+
+    def restart_all(self) -> None:
+        # uvicorn replaces the workers in list order; oldest first (a crashed worker's replacement
+        # sits at its predecessor's place) is the order `WorkerSlots.choose` follows.
+        self.processes.sort(key=lambda worker: worker.order)
+        super().restart_all()
+
+    def handle_ttin(self) -> None:
+        self.slots.add()
+        super().handle_ttin()
+
+    def handle_ttou(self) -> None:
+        super().handle_ttou()
+        self.slots.drop_unserved()
 
     def run(self) -> None:
         # The supervisor builds workers through the module-level name `Process` (uvicorn 0.54);
         # point it at ours for as long as this supervisor runs, in this process only.
         original = uvicorn_multiprocess.Process
-        uvicorn_multiprocess.Process = ReusePortProcess  # type: ignore[misc]
+        uvicorn_multiprocess.Process = functools.partial(SlotProcess, slots=self.slots)  # type: ignore[misc]
         try:
             super().run()
         finally:
             uvicorn_multiprocess.Process = original  # type: ignore[misc]
+            self.slots.close()
 
 
 def serve(*, model: str | None = None, host: str | None = None, port: int | None = None,
@@ -119,8 +239,6 @@ def serve(*, model: str | None = None, host: str | None = None, port: int | None
     Raises `SettingsError`, `model.artifact.ArtifactError` or `model.priority.PolicyError` (one
     line each) before starting anything.
     """
-    import uvicorn
-
     apply_overrides(os.environ, model=model, host=host, port=port, workers=workers, policy=policy)
     get_settings.cache_clear()
     settings = get_settings()
@@ -147,14 +265,18 @@ def serve(*, model: str | None = None, host: str | None = None, port: int | None
     )
     try:
         if settings.workers == 1:
-            uvicorn.run(APP_FACTORY, **options)
+            server = DrainingServer(uvicorn.Config(APP_FACTORY, **options))
+            server.run()
+            if not server.started:
+                return STARTUP_FAILURE
         else:
             check_port_free(settings.host, settings.port)
             # A replacement worker must load, verify and smoke-test the model before it counts as
             # ready; uvicorn's default 5 s is short for a transformer model.
             config = uvicorn.Config(APP_FACTORY, timeout_worker_healthcheck=60, **options)
+            slots = WorkerSlots(settings.host, settings.port, settings.workers, config.backlog)
             logger.info("serving on %s:%d with %d workers", settings.host, settings.port, settings.workers)
-            ReusePortMultiprocess(config, sockets=[]).run()
+            SlotMultiprocess(config, slots).run()
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)

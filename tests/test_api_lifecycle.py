@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -323,6 +324,35 @@ def test_sigterm_drains_requests_in_flight(tiny_model_dir):
 
 
 @pytest.mark.slow
+def test_a_stopping_server_answers_the_connection_it_has_just_accepted(tiny_model_dir):
+    """A client that connected before shutdown began gets its answer, not a closed connection
+    (uvicorn alone closes every connection without a request in progress the moment it stops)."""
+    from training.bench.api_load import running_server
+
+    body = json.dumps({"tweets": [TWEET]}).encode()
+    request = b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    request += b"Content-Length: %d\r\n\r\n" % len(body) + body
+    with running_server(tiny_model_dir, env={"TRIAGE_SHUTDOWN_DELAY_S": "0", **VERBOSE}) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            time.sleep(0.3)  # accepted by the server, no request yet
+            server.signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while True:  # until the server stops accepting
+                assert time.monotonic() < deadline, server.log()
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=2).close()
+                except ConnectionRefusedError:
+                    break
+                time.sleep(0.02)
+            connection.sendall(request)
+            answer = connection.makefile("rb").read()
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        assert b"connection: close" in answer.lower()
+        assert server.process.wait(30) in (0, -signal.SIGTERM)
+
+
+@pytest.mark.slow
 def test_several_workers_share_the_load_and_reload_together(tiny_model_dir, tmp_path):
     from training.bench.api_load import running_server
 
@@ -338,18 +368,40 @@ def test_several_workers_share_the_load_and_reload_together(tiny_model_dir, tmp_
             assert used[-2] > 0.1 * used[-1], f"both workers score (CPU seconds per child: {used})"
             metrics = client.get("/metrics").text
             assert 'triage_requests_total{method="POST",route="/v1/score",status="200"} 48.0' in metrics
-            retrain_in_place(model_dir, "2099.04.04-workers")
-            reloaded = client.post("/v1/admin/reload").json()
-            assert reloaded["model_version"] == "2099.04.04-workers" and reloaded["rolling_restart"] is True
-            deadline = time.monotonic() + 60
-            versions: set[str] = set()
-            while versions != {"2099.04.04-workers"}:
-                assert time.monotonic() < deadline, server.log()
-                time.sleep(0.5)
-                versions = {
-                    httpx.post(server.url + "/v1/score", json={"tweets": [TWEET]}).json()["model_version"]
-                    for _ in range(8)
-                }
+
+            # Rolling restarts under steady traffic, a new connection per request: none may fail
+            # (a worker's socket closed with connections queued reset them; a stopping worker closed
+            # connections it had accepted before their request arrived).
+            versions = {client.get("/v1/model").json()["model_version"], "2099.04.04-workers", "2099.04.05-workers"}
+            outcomes: list[str] = []
+            stop = threading.Event()
+
+            def steady_traffic() -> None:
+                while not stop.is_set():
+                    try:
+                        answer = httpx.post(server.url + "/v1/score", json={"tweets": [TWEET]}, timeout=30)
+                        outcomes.append(answer.json()["model_version"])
+                    except httpx.HTTPError as error:
+                        outcomes.append(type(error).__name__)
+
+            senders = [threading.Thread(target=steady_traffic) for _ in range(6)]
+            for sender in senders:
+                sender.start()
+            try:
+                for version in ("2099.04.04-workers", "2099.04.05-workers"):
+                    retrain_in_place(model_dir, version)
+                    reloaded = client.post("/v1/admin/reload").json()
+                    assert reloaded["model_version"] == version and reloaded["rolling_restart"] is True
+                    deadline = time.monotonic() + 60
+                    while set(outcomes[-12:]) != {version}:
+                        assert time.monotonic() < deadline, server.log()
+                        time.sleep(0.5)
+            finally:
+                stop.set()
+                for sender in senders:
+                    sender.join()
+        failed = [outcome for outcome in outcomes if outcome not in versions]
+        assert not failed and len(outcomes) > 100, (failed, len(outcomes))
 
 
 def cpu_seconds_of_children(pid: int) -> dict[int, float]:
