@@ -72,7 +72,8 @@ def preflight(settings: Settings) -> None:
 # its client, which did nothing wrong, sees "server disconnected" or, when the request was already
 # in the socket buffer, "connection reset". Under steady traffic a rolling restart hit that race.
 # So we stop accepting first (another worker, or the slot's queue, takes new connections), give
-# the connections just accepted a moment to send their request, and only then let uvicorn shut down.
+# the connections just accepted a moment to send their request, and only then let uvicorn shut down
+# (Go's net/http `Server.Shutdown` likewise spares a new connection for its first 5 s).
 
 FRESH_CONNECTION_GRACE_S = 1.0
 """How long a stopping server waits for connections it accepted to send their first request."""
