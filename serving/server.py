@@ -121,7 +121,6 @@ def reuse_port_socket(host: str, port: int, backlog: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host.strip("[]"), port))
     sock.listen(backlog)
-    sock.set_inheritable(True)
     return sock
 
 
