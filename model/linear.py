@@ -212,11 +212,12 @@ class LinearBackend:
             raise ValueError(f"sentiment classifier saw classes {classes}, expected all of {SENTIMENTS}")
         coef = self.sentiment_classifier_.coef_
         n_features = self.binary_weights_.shape[0]
-        self.sentiment_weights_ = coef[:, :n_features].T.astype(np.float32)
+        shared = coef[:, :n_features]
+        self.sentiment_weights_ = shared.T.astype(np.float32)
         self.sentiment_bias_ = self.sentiment_classifier_.intercept_.copy()
         scale = self.heads.sentiment_language_scale
         self.sentiment_language_weights_ = {
-            lang: (coef[:, :n_features] + scale * coef[:, (i + 1) * n_features : (i + 2) * n_features]).T.astype(np.float32)
+            lang: (shared + scale * coef[:, (i + 1) * n_features : (i + 2) * n_features]).T.astype(np.float32)
             for i, lang in enumerate(own_languages)
         }
 

@@ -113,10 +113,14 @@ class DrainingServer(uvicorn.Server):
 # and only change which socket each new worker gets.
 
 
+def tcp_socket(host: str) -> socket.socket:
+    """An unbound TCP socket of the family of `host` (an IPv6 address, bracketed or not, or IPv4)."""
+    return socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+
+
 def reuse_port_socket(host: str, port: int, backlog: int) -> socket.socket:
     """A listening socket on (host, port) that the other worker slots of this server share."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = tcp_socket(host)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host.strip("[]"), port))
@@ -126,8 +130,7 @@ def reuse_port_socket(host: str, port: int, backlog: int) -> socket.socket:
 
 def check_port_free(host: str, port: int) -> None:
     """Refuse to start (one line) when something already listens there, even with SO_REUSEPORT."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
+    with tcp_socket(host) as probe:
         try:
             probe.bind((host.strip("[]"), port))
         except OSError as error:
@@ -187,6 +190,7 @@ class SlotProcess(uvicorn_multiprocess.Process):
     """A uvicorn worker listening on the socket of the slot `slots` chooses for it."""
 
     def __init__(self, config: Any, sockets: list[socket.socket], *, slots: WorkerSlots) -> None:
+        # `sockets` is what uvicorn's supervisor passes every worker (none here): the slot's replaces it.
         self.slot = slots.choose()
         self.order = 0
         super().__init__(config, [slots.sockets[self.slot]])
@@ -263,17 +267,17 @@ def serve(*, model: str | None = None, host: str | None = None, port: int | None
         timeout_graceful_shutdown=settings.graceful_timeout_s,  # a float works
         lifespan="on",
     )
+    # A replacement worker must load, verify and smoke-test the model before it counts as ready;
+    # uvicorn's default 5 s is short for a transformer model.
+    config = uvicorn.Config(APP_FACTORY, timeout_worker_healthcheck=60, **options)
     try:
         if settings.workers == 1:
-            server = DrainingServer(uvicorn.Config(APP_FACTORY, **options))
+            server = DrainingServer(config)
             server.run()
             if not server.started:
                 return STARTUP_FAILURE
         else:
             check_port_free(settings.host, settings.port)
-            # A replacement worker must load, verify and smoke-test the model before it counts as
-            # ready; uvicorn's default 5 s is short for a transformer model.
-            config = uvicorn.Config(APP_FACTORY, timeout_worker_healthcheck=60, **options)
             slots = WorkerSlots(settings.host, settings.port, settings.workers, config.backlog)
             logger.info("serving on %s:%d with %d workers", settings.host, settings.port, settings.workers)
             SlotMultiprocess(config, slots).run()
