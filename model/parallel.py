@@ -5,6 +5,13 @@ Workers are forked after the model is loaded: they share its memory copy-on-writ
 milliseconds, without loading or verifying the artifact again. Records are validated in the
 parent first, so a bad record fails the whole call before any work is sent out, exactly as
 `TriageModel.score` does.
+
+Two things keep the parent from being the bottleneck (measured in the README, "Two processes"):
+- the heap is settled (`model.heap.settle_heap`: collected, then frozen) before forking. Unpickling
+  a chunk's results allocates thousands of dicts, which set off full collections that walked the
+  whole loaded model: about 100 us a result instead of 10;
+- chunks are small (256 tweets), so the parent unpickles one chunk's results while the workers
+  score the next ones.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
+from model.heap import settle_heap
 from model.records import TweetRecord, parse_record
 
 _WORKER_MODEL = None  # set in the parent just before forking; inherited by every worker
@@ -32,7 +40,7 @@ def default_workers() -> int:
 class ParallelScorer:
     """`score` like `TriageModel.score`, split in chunks over `workers` forked processes."""
 
-    def __init__(self, model, workers: int | None = None, chunk_size: int = 512):
+    def __init__(self, model, workers: int | None = None, chunk_size: int = 256):
         self.model = model
         self.workers = workers or default_workers()
         self.chunk_size = chunk_size
@@ -44,6 +52,7 @@ class ParallelScorer:
             _WORKER_MODEL = self.model
             # The Rust tokenizer warns (and may deadlock) when its thread pool is forked while in use.
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            settle_heap()
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
         return self._pool
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Iterator, Sequence
 
-SCORE_BATCH = 2048  # lines read before scoring; split over the worker processes
+SCORE_BATCH = 2048  # lines read before scoring; split in chunks over the worker processes
 
 
 class CliError(Exception):
@@ -134,7 +134,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from model.parallel import ParallelScorer
 
     model = load_model(args.model, policy=_load_policy(args.policy))
-    scorer = ParallelScorer(model, workers=args.workers or None, chunk_size=SCORE_BATCH // max(1, args.workers or 2))
+    scorer = ParallelScorer(model, workers=args.workers or None)
     now = _parse_now(args.now)
     source = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
     output, partial = _open_output(args.output)

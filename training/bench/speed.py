@@ -144,8 +144,8 @@ def triage_scorer(model_dir: str, *, workers: int = 1, name: str | None = None, 
     """The whole pipeline (`TriageModel.score`: the output contract), on 1 or more processes.
 
     On one process batches are 256 tweets (an API request's size); on several, batches of
-    `PARALLEL_BATCH` are split evenly over the workers (a bulk scoring job). `model_dir` is a
-    `model_spec`.
+    `PARALLEL_BATCH` are split into `ParallelScorer`'s chunks over the workers (a bulk scoring job,
+    as `triage score` runs it). `model_dir` is a `model_spec`.
     """
 
     def load():
@@ -154,8 +154,7 @@ def triage_scorer(model_dir: str, *, workers: int = 1, name: str | None = None, 
 
         directory, runtime = model_spec(model_dir)
         model = load_model(directory, runtime=runtime)
-        chunk = PARALLEL_BATCH // workers
-        parallel = ParallelScorer(model, workers=workers, chunk_size=chunk) if workers > 1 else None
+        parallel = ParallelScorer(model, workers=workers) if workers > 1 else None
 
         def batch(texts):
             records = [{"id": str(index), "text": text} for index, text in enumerate(texts)]
