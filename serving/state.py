@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from model.heap import settle_heap
 from model.priority import SUPPORTED_LOCALES, load_policy
 from model.triage import TriageModel, load_model
 
@@ -203,6 +204,7 @@ class ModelHolder:
             previous, self._current = self._current, loaded  # the swap: one reference assignment
             for callback in self.on_swap:
                 callback(loaded, previous)
+            settle_heap()  # a full collection would otherwise walk the model during some request
             logger.info(
                 "model %s (sha256 %s, policy %s@%s) loaded in %.2f s",
                 loaded.version, loaded.sha256[:12], loaded.policy_info["name"], loaded.policy_info["version"],
