@@ -21,6 +21,7 @@ matrix product, which is what keeps the path above 5,000 tweets/s on two cores.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -45,6 +46,7 @@ from model.heads import (
 from model.labels import INTENT_TAGS, SENTIMENTS
 
 HEADS_FILE = "heads.safetensors"
+HEADS_METADATA_KEY = "outputs"
 LANGUAGE_WEIGHTS = "sentiment_weights."  # + a language code: that language's own sentiment weights
 
 Progress = Callable[[str], None]
@@ -92,6 +94,23 @@ def language_augmented(X: sp.csr_matrix, languages: np.ndarray, own: Sequence[st
         mask = (languages == lang).astype(X.dtype) * scale
         blocks.append(sp.diags(mask) @ X)
     return sp.hstack(blocks, format="csr")
+
+
+def _heads_layout() -> str:
+    """The outputs the heads file's columns stand for, as one metadata value.
+
+    One key, not one per output: safetensors writes its metadata from a hash map, in an order
+    that changes from one process to the next, so two keys made the same weights hash
+    differently (and the model version with them).
+    """
+    return json.dumps({"binary_outputs": list(BINARY_OUTPUTS), "sentiment": list(SENTIMENTS)}, sort_keys=True)
+
+
+def _written_for_these_outputs(metadata: dict[str, str]) -> bool:
+    if HEADS_METADATA_KEY in metadata:
+        return metadata[HEADS_METADATA_KEY] == _heads_layout()
+    # Artifacts written before the single key: one key per output kind.
+    return metadata.get("binary_outputs") == ",".join(BINARY_OUTPUTS) and metadata.get("sentiment") == ",".join(SENTIMENTS)
 
 
 def _fit_one(X, rows, y, weight, c, settings, solver, class_weight=None) -> LogisticRegression:
@@ -287,7 +306,7 @@ class LinearBackend:
                 **{f"{LANGUAGE_WEIGHTS}{lang}": weights for lang, weights in self.sentiment_language_weights_.items()},
             },
             directory / HEADS_FILE,
-            metadata={"binary_outputs": ",".join(BINARY_OUTPUTS), "sentiment": ",".join(SENTIMENTS)},
+            metadata={HEADS_METADATA_KEY: _heads_layout()},
         )
         return [*written, HEADS_FILE]
 
@@ -309,8 +328,7 @@ class LinearBackend:
         backend = cls(FeatureSettings(**description["features"]), HeadSettings(**description["heads"]))
         backend.featuriser_ = TweetFeaturiser.load(directory, backend.features)
         with safe_open(directory / HEADS_FILE, framework="numpy") as heads:
-            metadata = heads.metadata() or {}
-            if metadata.get("binary_outputs") != ",".join(BINARY_OUTPUTS) or metadata.get("sentiment") != ",".join(SENTIMENTS):
+            if not _written_for_these_outputs(heads.metadata() or {}):
                 raise ValueError("the heads file was written for other outputs than this code scores")
             for name in heads.keys():
                 if name.startswith(LANGUAGE_WEIGHTS):

@@ -97,3 +97,35 @@ def test_errors_are_one_line(artifact_copy) -> None:
     with pytest.raises(ArtifactError) as caught:
         load_model(artifact_copy)
     assert "\n" not in str(caught.value)
+
+
+def test_the_same_weights_are_written_as_the_same_bytes(tiny_model, tmp_path) -> None:
+    """The model version hashes the files: a save must not depend on anything but the weights
+    (safetensors writes metadata keys in a per-process random order; several keys varied)."""
+    written = []
+    for attempt in range(6):
+        directory = tmp_path / f"save{attempt}"
+        directory.mkdir()
+        tiny_model.backend.save(directory)
+        written.append((directory / "heads.safetensors").read_bytes())
+    assert all(content == written[0] for content in written)
+
+
+def test_heads_files_written_with_one_key_per_output_kind_still_load(tiny_model, tmp_path) -> None:
+    from safetensors.numpy import load_file, save_file
+
+    from model.heads import BINARY_OUTPUTS
+    from model.labels import SENTIMENTS
+    from model.linear import HEADS_FILE, LinearBackend
+
+    backend = tiny_model.backend
+    backend.save(tmp_path)
+    tensors = load_file(tmp_path / HEADS_FILE)
+    legacy = {"binary_outputs": ",".join(BINARY_OUTPUTS), "sentiment": ",".join(SENTIMENTS)}
+    save_file(tensors, tmp_path / HEADS_FILE, metadata=legacy)
+    reloaded = LinearBackend.load(tmp_path, backend.describe())
+    np.testing.assert_array_equal(reloaded.binary_weights_, backend.binary_weights_)
+
+    save_file(tensors, tmp_path / HEADS_FILE, metadata={**legacy, "sentiment": "positive,neutral,negative"})
+    with pytest.raises(ValueError, match="other outputs"):
+        LinearBackend.load(tmp_path, backend.describe())
