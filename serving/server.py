@@ -167,10 +167,14 @@ class WorkerSlots:
         empty = [slot for slot in range(len(self.sockets)) if slot not in newest]
         return empty[0] if empty else min(newest, key=newest.__getitem__)
 
-    def give(self, worker: SlotProcess) -> None:
+    def assign(self, worker: SlotProcess) -> socket.socket:
+        """Give a new worker its slot (`choose`) and its place in the start order; return the
+        slot's socket."""
+        worker.slot = self.choose()
         self.given += 1
         worker.order = self.given
         self.workers = [*self.running(), worker]
+        return self.sockets[worker.slot]
 
     def drop_unserved(self) -> None:
         """Close the slots left without a running worker (SIGTTOU removed one)."""
@@ -191,10 +195,7 @@ class SlotProcess(uvicorn_multiprocess.Process):
 
     def __init__(self, config: Any, sockets: list[socket.socket], *, slots: WorkerSlots) -> None:
         # `sockets` is what uvicorn's supervisor passes every worker (none here): the slot's replaces it.
-        self.slot = slots.choose()
-        self.order = 0
-        super().__init__(config, [slots.sockets[self.slot]])
-        slots.give(self)
+        super().__init__(config, [slots.assign(self)])
 
     @property
     def server(self) -> uvicorn.Server:

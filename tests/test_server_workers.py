@@ -23,9 +23,9 @@ def slots():
 
 
 def start(slots: WorkerSlots) -> SimpleNamespace:
-    """What `SlotProcess` does: choose a slot, then be given it (a worker not started has no exit code)."""
-    worker = SimpleNamespace(exitcode=None, slot=slots.choose(), order=0)
-    slots.give(worker)
+    """What `SlotProcess` does: be assigned a slot (a worker not started has no exit code)."""
+    worker = SimpleNamespace(exitcode=None)
+    slots.assign(worker)
     return worker
 
 
