@@ -15,9 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Iterator, Sequence
 
-SCORE_BATCH = 2048  # lines read before scoring; split in chunks over the worker processes
-
-
 class CliError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
@@ -128,6 +125,8 @@ def _open_output(path: str) -> tuple[IO[str], Path | None]:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    from concurrent.futures.process import BrokenProcessPool
+
     from tqdm import tqdm
 
     from model import load_model
@@ -138,59 +137,75 @@ def cmd_score(args: argparse.Namespace) -> int:
     now = _parse_now(args.now)
     source = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
     output, partial = _open_output(args.output)
-    scored = skipped = 0
-    failed = False
+    reader = _RecordReader(source, args.on_error)
+    scored = 0
+    failed = completed = False
+    progress = tqdm(desc="scoring", unit=" tweets", file=sys.stderr, disable=None, mininterval=1.0)
     try:
-        batch = []
-        progress = tqdm(desc="scoring", unit=" tweets", file=sys.stderr, disable=None, mininterval=1.0)
-        for number, raw in _numbered_lines(source):
-            try:
-                batch.append(_parse_line(number, raw))
-            except CliError as error:
-                if args.on_error == "fail":
-                    _write_results(output, scorer, batch, now, args.locale)
-                    scored += len(batch)
-                    _print_error(f"{error} (use --on-error skip to score the other lines)")
-                    failed = True
-                    break
-                skipped += 1
-                print(f"triage: skipped {error}", file=sys.stderr)
-                continue
-            if len(batch) >= SCORE_BATCH:
-                _write_results(output, scorer, batch, now, args.locale)
-                scored += len(batch)
-                progress.update(len(batch))
-                batch = []
-        if not failed and batch:
-            _write_results(output, scorer, batch, now, args.locale)
-            scored += len(batch)
-            progress.update(len(batch))
-        progress.close()
+        # Workers score the next chunks while this process reads input and writes results.
+        for results in scorer.score_chunks(reader.chunks(scorer.chunk_size), now=now, locale=args.locale):
+            output.write("".join(json.dumps(result, ensure_ascii=False) + "\n" for result in results))
+            scored += len(results)
+            progress.update(len(results))
+        completed = True
+    except CliError as error:  # a bad line with --on-error fail: the lines before it are written
+        _print_error(f"{error} (use --on-error skip to score the other lines)")
+        failed = True
+    except BrokenProcessPool:
+        _print_error(f"a scoring worker process died (killed, or out of memory?) after {scored} tweet(s); "
+                     "try fewer --workers")
+        failed = True
     finally:
+        progress.close()
         scorer.close()
         if source is not sys.stdin.buffer:
             source.close()
         if partial is not None:
             output.close()
-            if failed:
-                partial.unlink(missing_ok=True)
-            else:
+            # Only a finished run replaces the output file; an interrupted one leaves it as it was.
+            if completed:
                 os.replace(partial, args.output)
+            else:
+                partial.unlink(missing_ok=True)
         else:
             output.flush()
     if failed:
         if partial is not None:
             print(f"triage: nothing written to {args.output}", file=sys.stderr)
         return 1
-    print(f"triage: scored {scored} tweet(s), skipped {skipped} bad line(s)", file=sys.stderr)
+    print(f"triage: scored {scored} tweet(s), skipped {reader.skipped} bad line(s)", file=sys.stderr)
     return 0
 
 
-def _write_results(output: IO[str], scorer, batch, now, locale: str) -> None:
-    if not batch:
-        return
-    for result in scorer.score(batch, now=now, locale=locale):
-        output.write(json.dumps(result, ensure_ascii=False) + "\n")
+class _RecordReader:
+    """Validated records from a JSON Lines input, chunk by chunk, counting the lines it skips.
+
+    A bad line raises `CliError` (after the chunk of records before it) with `on_error` "fail";
+    with "skip" it is reported on stderr, counted and left out."""
+
+    def __init__(self, source: IO[bytes], on_error: str):
+        self.source = source
+        self.on_error = on_error
+        self.skipped = 0
+
+    def chunks(self, size: int) -> Iterator[list]:
+        chunk: list = []
+        for number, raw in _numbered_lines(self.source):
+            try:
+                chunk.append(_parse_line(number, raw))
+            except CliError as error:
+                if self.on_error == "fail":
+                    if chunk:
+                        yield chunk
+                    raise
+                self.skipped += 1
+                print(f"triage: skipped {error}", file=sys.stderr)
+                continue
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
 
 
 def _parse_now(value: str | None) -> datetime | None:
