@@ -79,10 +79,43 @@ FRESH_CONNECTION_GRACE_S = 1.0
 """How long a stopping server waits for connections it accepted to send their first request."""
 
 
+class CloseWhileStopping:
+    """ASGI wrapper: once its server is stopping, every response says `connection: close`.
+
+    A response finished while the server drains would otherwise leave the connection looking
+    reusable: uvicorn closes it a moment later, and a client that sent its next request on it in
+    between sees a reset. With the header the client knows to open a new connection (Go's
+    `Shutdown` likewise turns keep-alive off first)."""
+
+    def __init__(self, app: Any, server: uvicorn.Server) -> None:
+        self.app = app
+        self.server = server
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_closing(message: Any) -> None:
+            if message["type"] == "http.response.start" and self.server.should_exit:
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive, send_closing)
+
+
 class DrainingServer(uvicorn.Server):
     """uvicorn's server, stopping to accept before it closes the connections it has accepted."""
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        app = self.config.loaded_app
+        if isinstance(app, CloseWhileStopping):  # a config served before, by another server
+            app = app.app
+        self.config.loaded_app = CloseWhileStopping(app, self)
+        await super().startup(sockets)
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.should_exit = True  # (already so after a signal; the responses from now on close)
         for server in self.servers:
             server.close()
         loop = asyncio.get_running_loop()
