@@ -306,6 +306,37 @@ def test_training_rows_leave_out_the_holdout_and_subsample_semeval() -> None:
     assert len([row for row in rows if 20 <= row < 90]) == 30  # SemEval subsampled
 
 
+def test_sentiment_balance_weighs_the_classes_of_the_training_rows() -> None:
+    from training.finetune import balanced_sentiment_weights
+
+    # Training rows 0-9: negative mass 2, neutral 4 (three rows, row 2 counting double), positive 5;
+    # row 10 is held out (not counted, but weighted like its class); row 11 has no sentiment label.
+    sentiment = np.array([0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 0, MISSING])
+    weights = np.ones(12)
+    weights[2] = 2.0
+    n = len(sentiment)
+    targets = HeadTargets(
+        complaint=np.full(n, MISSING), question=np.full(n, MISSING), praise=np.full(n, MISSING), sentiment=sentiment,
+        urgency=np.full(n, MISSING), dm=np.full(n, MISSING), weight=np.ones(n), cross_fit=np.zeros(n, dtype=bool),
+        sentiment_weight=weights,
+    )
+    rows = np.arange(10)
+    assert np.array_equal(balanced_sentiment_weights(targets, rows, 0.0), weights)
+
+    balanced = balanced_sentiment_weights(targets, rows, 1.0)
+    mass = [balanced[rows][sentiment[rows] == label].sum() for label in range(3)]
+    assert mass == pytest.approx([11 / 3] * 3)  # every class weighs the same, the total stays 11
+    assert balanced[10] == pytest.approx(balanced[0]) and balanced[2] == pytest.approx(2 * balanced[3])
+    assert balanced[11] == weights[11]
+    half = balanced_sentiment_weights(targets, rows, 0.5)
+    assert half[0] == pytest.approx(np.sqrt(balanced[0]))  # the power interpolates
+
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        balanced_sentiment_weights(targets, rows, 1.5)
+    with pytest.raises(ValueError, match="every sentiment class"):
+        balanced_sentiment_weights(targets, np.arange(2), 1.0)
+
+
 def test_calibration_recovers_a_known_temperature_and_platt_scale() -> None:
     from training.finetune import calibrate
 
@@ -337,7 +368,7 @@ def test_frozen_heads_are_logistic_regressions_in_the_head_layout() -> None:
         sentiment=np.digitize(signal, [-0.5, 0.5]), urgency=np.digitize(x[:, 3], [-1, 0, 1]), dm=(x[:, 4] > 0).astype(int),
         weight=np.ones(n), cross_fit=np.ones(n, dtype=bool),
     )
-    weights, bias = fit_logistic_heads(x, targets, np.arange(n), c=10.0, seed=0)
+    weights, bias = fit_logistic_heads(x, targets, np.arange(n), c=10.0, seed=0, sentiment_weight=targets.sentiment_weight)
     heads = TransformerHeads.uncalibrated(weights, bias)
     probabilities = heads.probabilities(heads.logits(x))
     assert np.mean((probabilities.intent[:, 0] > 0.5) == targets.complaint) > 0.95

@@ -97,6 +97,7 @@ class TransformerSection:
     loss_urgency: float = 1.0
     loss_dm: float = 1.0
     semeval_sample: int = 15000  # SemEval tweets drawn for the sentiment head (0: all)
+    sentiment_balance: float = 0.0  # sentiment class weights (n / 3 n_class) ** this: 0 none, 1 balanced
     holdout_share: float = 0.1  # care/train slice held out for early stopping, calibration, thresholds
     eval_every: int = 200  # steps between early-stopping checks
     patience: int = 3  # checks without improvement before stopping

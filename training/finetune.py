@@ -147,6 +147,28 @@ def training_rows(targets: HeadTargets, holdout: np.ndarray, settings: Transform
     return np.flatnonzero(keep)
 
 
+def balanced_sentiment_weights(targets: HeadTargets, rows: np.ndarray, power: float) -> np.ndarray:
+    """Every row's sentiment-loss weight, its class weighed (n / 3 n_class) ** `power` over the
+    training `rows` (counts weighted by the rows' own sentiment weights).
+
+    TweetEval's metric is macro-averaged recall, which a rare class (SemEval's training tweets are
+    16 % negative) counts as much as a common one: power 1 balances the classes, 0 leaves the
+    weights as they are."""
+    if not 0.0 <= power <= 1.0:
+        raise ValueError(f"transformer.sentiment_balance must be between 0 and 1, not {power}")
+    weights = targets.sentiment_weight.astype(np.float64)
+    if power == 0.0:
+        return weights
+    labelled = rows[targets.sentiment[rows] != MISSING]
+    mass = np.bincount(targets.sentiment[labelled], weights=weights[labelled], minlength=3)
+    if (mass == 0).any():
+        raise ValueError("transformer.sentiment_balance needs training tweets of every sentiment class")
+    factor = (mass.sum() / (3 * mass)) ** power
+    every_labelled = targets.sentiment != MISSING
+    weights[every_labelled] *= factor[targets.sentiment[every_labelled]]
+    return weights
+
+
 def length_bucketed_batches(lengths: np.ndarray, rows: np.ndarray, batch_size: int, rng, bucket: int = 50) -> list[np.ndarray]:
     """Shuffled batches of similar-length tweets: shuffle, sort within chunks of `bucket` batches,
     cut, shuffle the batches. Padding shrinks to a few tokens a batch; order stays random."""
@@ -329,7 +351,8 @@ def finetune(module, data: _Batches, rows: np.ndarray, holdout: np.ndarray, sett
 
 
 # -- frozen variant ------------------------------------------------------------------------------
-def fit_logistic_heads(embeddings: np.ndarray, targets: HeadTargets, rows: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def fit_logistic_heads(embeddings: np.ndarray, targets: HeadTargets, rows: np.ndarray, c: float, seed: int,
+                       sentiment_weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Head weights (dim, len(OUTPUTS)) and biases from logistic regressions on fixed embeddings."""
     from sklearn.linear_model import LogisticRegression
 
@@ -343,7 +366,7 @@ def fit_logistic_heads(embeddings: np.ndarray, targets: HeadTargets, rows: np.nd
         weights[:, column], bias[column] = model.coef_[0], model.intercept_[0]
     labelled = rows[targets.sentiment[rows] != MISSING]
     model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
-    model.fit(embeddings[labelled], targets.sentiment[labelled], sample_weight=targets.sentiment_weight[labelled])
+    model.fit(embeddings[labelled], targets.sentiment[labelled], sample_weight=sentiment_weight[labelled])
     if list(model.classes_) != [0, 1, 2]:
         raise ValueError(f"sentiment heads saw classes {list(model.classes_)}, expected all three")
     n_binary = len(BINARY_OUTPUTS)
@@ -408,6 +431,7 @@ class TransformerTrainer:
         tokenizer = TweetTokenizer(tokenizer_json, s.max_length)
         holdout = holdout_rows(texts, targets.cross_fit, s.holdout_share)
         rows = training_rows(targets, holdout, s)
+        sentiment_weight = balanced_sentiment_weights(targets, rows, s.sentiment_balance)
         say(f"transformer ({s.mode}): {len(rows)} training tweets, {len(holdout)} held out (care/train slice)")
 
         info: dict = {"mode": s.mode, "holdout": {"share": s.holdout_share, "rows": len(holdout), "rule": "sha256(normalised text)"},
@@ -415,7 +439,7 @@ class TransformerTrainer:
         if s.mode == "finetune":
             say("tokenising")
             token_ids = tokenizer.ids(texts)
-            data = _Batches(token_ids, binary_targets(targets), targets.sentiment, targets.weight, targets.sentiment_weight)
+            data = _Batches(token_ids, binary_targets(targets), targets.sentiment, targets.weight, sentiment_weight)
             module = multitask_module(encoder, s.dropout)
             info["finetuning"] = finetune(module, data, rows, holdout, s, say)
             heads = TransformerHeads.uncalibrated(
@@ -444,7 +468,7 @@ class TransformerTrainer:
             embeddings = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
             embeddings[rows] = _normalised(probe.embed([texts[row] for row in rows]))
             say("fitting logistic heads")
-            weights, bias = fit_logistic_heads(embeddings, targets, rows, s.frozen_c, s.seed)
+            weights, bias = fit_logistic_heads(embeddings, targets, rows, s.frozen_c, s.seed, sentiment_weight)
             heads = TransformerHeads.uncalibrated(weights, bias, normalise=True)
 
         backend = TransformerBackend(tokenizer, runtime_encoder, heads, s.runtime, encoder_files=files)
