@@ -273,8 +273,7 @@ async def _drive(spec: dict) -> dict:
             tasks = []
             for i in range(int(rate * seconds)):
                 scheduled = start + i / rate
-                delay = scheduled - clock()
-                if delay > 0:
+                while (delay := scheduled - clock()) > 0:  # uvloop's millisecond timers can wake early
                     await asyncio.sleep(delay)
                 tasks.append(asyncio.create_task(send(offset + i, scheduled, record)))
             await asyncio.gather(*tasks)
