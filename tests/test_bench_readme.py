@@ -34,3 +34,20 @@ def test_every_bench_section_has_its_entry_point() -> None:
     source = inspect.getsource(run.run_benchmark)
     assert "run_api_benchmark" in source and callable(api_load.run_api_benchmark)
     assert set(run.SECTIONS) == {"quality", "speed", "memory", "api"}
+
+
+def test_the_quality_table_shows_every_figure_headline_first() -> None:
+    from training.bench.quality import COMPARED, quality_table
+
+    columns = {
+        "models/a": {COMPARED[0]: 0.70, "care_val.sentiment.ece": 0.05, "tweeteval_val.sentiment.macro_recall": 0.71},
+        "models/b": {COMPARED[0]: 0.72, "care_val.sentiment.ece": 0.03},
+        "peer": {COMPARED[0]: 0.50},
+    }
+    rows = quality_table(columns).splitlines()[2:]
+    figures = [row.split(" | ")[0].removeprefix("| ") for row in rows]
+    assert figures == [*COMPARED, "care_val.sentiment.ece", "tweeteval_val.sentiment.macro_recall"]
+    assert rows[0] == f"| {COMPARED[0]} | 0.700 | **0.720** | 0.500 | 0.68 |"
+    assert rows[len(COMPARED)] == "| care_val.sentiment.ece | 0.050 | **0.030** | — |  |"  # less is better
+    assert rows[-1] == "| tweeteval_val.sentiment.macro_recall | 0.710 | — | — |  |"  # one value: nothing to beat
+    assert rows[1] == f"| {COMPARED[1]} | — | — | — |  |"

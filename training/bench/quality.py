@@ -13,7 +13,8 @@ from training.metrics import binary_f1, classification_report
 
 Progress = Callable[[str], None]
 
-# The figures compared, in table order (names as `training.evaluate.headline` gives them).
+# The headline figures, first in the table (names as `training.evaluate.headline` gives them);
+# every other figure `triage evaluate` reports follows them.
 COMPARED = (
     "care_val.intent.primary_macro_f1",
     "care_val.intent.tags_macro_f1",
@@ -43,8 +44,7 @@ def model_quality(model_dir: str, data_dir: Path, progress: Progress) -> dict[st
 
     progress(f"quality of {model_dir}")
     directory, runtime = model_spec(model_dir)
-    metrics = evaluate_model(load_model(directory, runtime=runtime), data_dir, suites=("care_val", "tweeteval_test", "complaints_test")).metrics
-    return headline(metrics)
+    return headline(evaluate_model(load_model(directory, runtime=runtime), data_dir).metrics)
 
 
 def peer_quality(peer, data: EvaluationData, progress: Progress) -> dict[str, float]:
@@ -68,14 +68,25 @@ def peer_quality(peer, data: EvaluationData, progress: Progress) -> dict[str, fl
     return figures
 
 
+def lower_is_better(figure: str) -> bool:
+    """Calibration error is the one figure where less is better."""
+    return figure.endswith(".ece")
+
+
+def table_figures(columns: dict[str, dict[str, float]]) -> list[str]:
+    """The headline figures in their order, then every other figure any scorer has, sorted."""
+    others = sorted({figure for figures in columns.values() for figure in figures} - set(COMPARED))
+    return [*COMPARED, *others]
+
+
 def quality_table(columns: dict[str, dict[str, float]]) -> str:
     """Markdown: one row per figure, one column per scorer; the best value of a row in bold."""
     names = list(columns)
     lines = ["| figure | " + " | ".join(names) + " | floor |", "|---" * (len(names) + 2) + "|"]
-    for figure in COMPARED:
+    for figure in table_figures(columns):
         values = [columns[name].get(figure) for name in names]
         present = [value for value in values if value is not None]
-        best = max(present) if present else None
+        best = (min if lower_is_better(figure) else max)(present) if present else None
         cells = []
         for value in values:
             if value is None:

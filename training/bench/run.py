@@ -187,7 +187,7 @@ def run_benchmark(
     ]
     if "quality" in sections:
         results["quality"] = run_quality(model_dirs, data_dir, say)
-        parts += ["## Quality (same data for every scorer; — where a scorer has no such head)", "", quality_table(results["quality"]), ""]
+        parts += ["## Quality (same data for every scorer: every figure `triage evaluate` reports, the headline ones first; — where a scorer has no such head; calibration error (ece): lower is better)", "", quality_table(results["quality"]), ""]
     if "speed" in sections:
         texts = benchmark_tweets(data_dir, tweets)
         results["speed"] = run_speed(model_dirs, texts, rounds=rounds, encoder=encoder, progress=say)
