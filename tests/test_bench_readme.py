@@ -51,3 +51,6 @@ def test_the_quality_table_shows_every_figure_headline_first() -> None:
     assert rows[len(COMPARED)] == "| care_val.sentiment.ece | 0.050 | **0.030** | — |  |"  # less is better
     assert rows[-1] == "| tweeteval_val.sentiment.macro_recall | 0.710 | — | — |  |"  # one value: nothing to beat
     assert rows[1] == f"| {COMPARED[1]} | — | — | — |  |"
+
+    same = quality_table({"a": {"sentipolc_test.baseline_majority.macro_f1": 0.167}, "b": {"sentipolc_test.baseline_majority.macro_f1": 0.167}})
+    assert same.splitlines()[-1] == "| sentipolc_test.baseline_majority.macro_f1 | 0.167 | 0.167 |  |"  # a reference, not a contest

@@ -93,7 +93,7 @@ def quality_table(columns: dict[str, dict[str, float]]) -> str:
                 cells.append("—")
             else:
                 text = f"{value:.3f}"
-                cells.append(f"**{text}**" if value == best and len(present) > 1 else text)
+                cells.append(f"**{text}**" if value == best and len(set(present)) > 1 else text)  # ties of all: none
         floor = TARGETS.get(figure)
         lines.append(f"| {figure} | " + " | ".join(cells) + f" | {'' if floor is None else f'{floor:.2f}'} |")
     return "\n".join(lines)
