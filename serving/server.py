@@ -108,10 +108,7 @@ class DrainingServer(uvicorn.Server):
     """uvicorn's server, stopping to accept before it closes the connections it has accepted."""
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        app = self.config.loaded_app
-        if isinstance(app, CloseWhileStopping):  # a config served before, by another server
-            app = app.app
-        self.config.loaded_app = CloseWhileStopping(app, self)
+        self.config.loaded_app = CloseWhileStopping(self.config.loaded_app, self)  # (one server a process)
         await super().startup(sockets)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:

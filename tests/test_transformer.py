@@ -368,7 +368,7 @@ def test_frozen_heads_are_logistic_regressions_in_the_head_layout() -> None:
         sentiment=np.digitize(signal, [-0.5, 0.5]), urgency=np.digitize(x[:, 3], [-1, 0, 1]), dm=(x[:, 4] > 0).astype(int),
         weight=np.ones(n), cross_fit=np.ones(n, dtype=bool),
     )
-    weights, bias = fit_logistic_heads(x, targets, np.arange(n), c=10.0, seed=0, sentiment_weight=targets.sentiment_weight)
+    weights, bias = fit_logistic_heads(x, targets, np.arange(n), c=10.0, seed=0)
     heads = TransformerHeads.uncalibrated(weights, bias)
     probabilities = heads.probabilities(heads.logits(x))
     assert np.mean((probabilities.intent[:, 0] > 0.5) == targets.complaint) > 0.95

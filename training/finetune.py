@@ -29,7 +29,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -351,8 +351,7 @@ def finetune(module, data: _Batches, rows: np.ndarray, holdout: np.ndarray, sett
 
 
 # -- frozen variant ------------------------------------------------------------------------------
-def fit_logistic_heads(embeddings: np.ndarray, targets: HeadTargets, rows: np.ndarray, c: float, seed: int,
-                       sentiment_weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fit_logistic_heads(embeddings: np.ndarray, targets: HeadTargets, rows: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Head weights (dim, len(OUTPUTS)) and biases from logistic regressions on fixed embeddings."""
     from sklearn.linear_model import LogisticRegression
 
@@ -366,7 +365,7 @@ def fit_logistic_heads(embeddings: np.ndarray, targets: HeadTargets, rows: np.nd
         weights[:, column], bias[column] = model.coef_[0], model.intercept_[0]
     labelled = rows[targets.sentiment[rows] != MISSING]
     model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
-    model.fit(embeddings[labelled], targets.sentiment[labelled], sample_weight=sentiment_weight[labelled])
+    model.fit(embeddings[labelled], targets.sentiment[labelled], sample_weight=targets.sentiment_weight[labelled])
     if list(model.classes_) != [0, 1, 2]:
         raise ValueError(f"sentiment heads saw classes {list(model.classes_)}, expected all three")
     n_binary = len(BINARY_OUTPUTS)
@@ -431,7 +430,8 @@ class TransformerTrainer:
         tokenizer = TweetTokenizer(tokenizer_json, s.max_length)
         holdout = holdout_rows(texts, targets.cross_fit, s.holdout_share)
         rows = training_rows(targets, holdout, s)
-        sentiment_weight = balanced_sentiment_weights(targets, rows, s.sentiment_balance)
+        # Both modes learn sentiment with these weights (the classes weighed as the recipe says).
+        targets = replace(targets, sentiment_weight=balanced_sentiment_weights(targets, rows, s.sentiment_balance))
         say(f"transformer ({s.mode}): {len(rows)} training tweets, {len(holdout)} held out (care/train slice)")
 
         info: dict = {"mode": s.mode, "holdout": {"share": s.holdout_share, "rows": len(holdout), "rule": "sha256(normalised text)"},
@@ -439,7 +439,7 @@ class TransformerTrainer:
         if s.mode == "finetune":
             say("tokenising")
             token_ids = tokenizer.ids(texts)
-            data = _Batches(token_ids, binary_targets(targets), targets.sentiment, targets.weight, sentiment_weight)
+            data = _Batches(token_ids, binary_targets(targets), targets.sentiment, targets.weight, targets.sentiment_weight)
             module = multitask_module(encoder, s.dropout)
             info["finetuning"] = finetune(module, data, rows, holdout, s, say)
             heads = TransformerHeads.uncalibrated(
@@ -468,7 +468,7 @@ class TransformerTrainer:
             embeddings = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
             embeddings[rows] = _normalised(probe.embed([texts[row] for row in rows]))
             say("fitting logistic heads")
-            weights, bias = fit_logistic_heads(embeddings, targets, rows, s.frozen_c, s.seed, sentiment_weight)
+            weights, bias = fit_logistic_heads(embeddings, targets, rows, s.frozen_c, s.seed)
             heads = TransformerHeads.uncalibrated(weights, bias, normalise=True)
 
         backend = TransformerBackend(tokenizer, runtime_encoder, heads, s.runtime, encoder_files=files)
