@@ -8,6 +8,11 @@ transformer artifact named by the recipe (verified by its hashes, recorded by it
 ONNX files are copied into this artifact. A mix of calibrated probabilities stays close to
 calibrated, and the thresholds are tuned on the mixed probabilities of the slice.
 
+Languages. The transformer member knows the languages it was trained on (MiniLM: English); the
+linear member can know more (the default recipe's Italian). Tweets in a language only the linear
+member knows are scored by it alone, and that language's thresholds are tuned on the linear
+member's own out-of-fold predictions of its training rows (`linear_only_languages` in the manifest).
+
 Artifact layout: `linear/...` and `transformer/...` hold each member's files (hashed, like every
 file, by the ensemble's manifest); the manifest's `backend` records each member's description and
 the weights.
@@ -103,14 +108,19 @@ class EnsembleBackend:
         say(f"transformer member: {path} ({manifest['model_version']})")
         transformer = TransformerBackend.load(path, description, runtime="onnx").without_torch_weights()
 
-        holdout = holdout_rows(texts, targets.cross_fit, description["holdout"]["share"])
-        if len(holdout) != description["holdout"]["rows"]:
+        transformer_languages = list(manifest.get("languages") or ["en"])
+        # The slice is chosen by a hash of each text among the care tweets in the transformer's
+        # languages, so a tweet held out here was held out there too, or was not in its data at all.
+        eligible = targets.cross_fit & np.isin(targets.language, transformer_languages)
+        holdout = holdout_rows(texts, eligible, description["holdout"]["share"])
+        if len(holdout) == 0:
             raise ArtifactError(
-                f"the held-out slice has {len(holdout)} tweets here but {description['holdout']['rows']} in {path}: "
-                "the two were trained on different data"
+                f"none of the training tweets falls in the held-out slice of {path} "
+                f"(care tweets in {', '.join(transformer_languages)}): nothing to choose the weights on"
             )
         training = np.setdiff1d(np.arange(len(texts)), holdout)
-        say(f"fitting the linear member on {len(training)} tweets (the {len(holdout)} held-out ones left out)")
+        say(f"fitting the linear member on {len(training)} tweets (the {len(holdout)} held-out ones left out; "
+            f"the transformer held out {description['holdout']['rows']})")
         linear = self.members["linear"].fit([texts[row] for row in training], subset_targets(targets, training), progress=say, **options)
 
         holdout_texts = [texts[row] for row in holdout]
@@ -120,25 +130,54 @@ class EnsembleBackend:
             linear_probabilities, transformer_probabilities, targets, holdout, self.info["weight_step"]
         )
         say(f"ensemble weights (transformer share) {weights}; held-out log-loss {losses}")
+        tuning_rows = [holdout]
+        tuning_probabilities = [mix(linear_probabilities, transformer_probabilities, weights)]
+        linear_only = sorted(set(targets.language[targets.cross_fit].tolist()) - set(transformer_languages))
+        if linear_only:
+            # Those languages' rows are scored by the linear member alone: tune on its out-of-fold
+            # predictions of them (its tuning rows index the training rows it was given).
+            own_rows = training[linear.tuning_rows_]
+            keep = np.flatnonzero(np.isin(targets.language[own_rows], linear_only))
+            tuning_rows.append(own_rows[keep])
+            tuning_probabilities.append(linear.tuning_probabilities_.take(keep))
+            say(f"languages the transformer does not know, scored by the linear member alone: {', '.join(linear_only)} "
+                f"({len(keep)} out-of-fold tweets to tune their thresholds)")
         self.members = {"linear": linear, "transformer": transformer}
         self.weights = weights
         self.info.update(
             transformer_version=manifest["model_version"],
             transformer_training_seconds=manifest.get("training_seconds"),
-            holdout={"share": description["holdout"]["share"], "rows": int(len(holdout))},
+            transformer_languages=transformer_languages,
+            linear_only_languages=linear_only,
+            holdout={"share": description["holdout"]["share"], "rows": int(len(holdout)),
+                     "transformer_rows": int(description["holdout"]["rows"])},
             holdout_log_loss=losses,
         )
-        self.tuning_rows_ = holdout
-        self.tuning_probabilities_ = mix(linear_probabilities, transformer_probabilities, weights)
+        self.tuning_rows_ = np.concatenate(tuning_rows)
+        self.tuning_probabilities_ = HeadProbabilities.concatenate(tuning_probabilities)
         return self
 
     def predict_proba(self, texts: Sequence[str], languages: Sequence[str] | None = None) -> HeadProbabilities:
-        """Mixed probabilities of normalised texts (`languages`: see `LinearBackend.predict_proba`)."""
-        return mix(
-            self.members["linear"].predict_proba(texts, languages),
-            self.members["transformer"].predict_proba(texts, languages),
-            self.weights,
-        )
+        """Mixed probabilities of normalised texts (`languages`: see `LinearBackend.predict_proba`);
+        a tweet in one of `linear_only_languages` gets the linear member's alone."""
+        linear = self.members["linear"].predict_proba(texts, languages)
+        linear_only = self.info.get("linear_only_languages") or []
+        alone = np.zeros(len(texts), dtype=bool)
+        if languages is not None and linear_only:
+            alone = np.isin(np.asarray(languages, dtype=object), linear_only)
+        if not alone.any():
+            return mix(linear, self.members["transformer"].predict_proba(texts, languages), self.weights)
+        parts = {head: getattr(linear, head).copy() for head in HEADS}
+        mixed = np.flatnonzero(~alone)
+        if len(mixed):
+            chosen = mix(
+                linear.take(mixed),
+                self.members["transformer"].predict_proba([texts[row] for row in mixed]),
+                self.weights,
+            )
+            for head in HEADS:
+                parts[head][mixed] = getattr(chosen, head)
+        return HeadProbabilities(**parts)
 
     def save(self, directory: Path) -> list[str]:
         written = []

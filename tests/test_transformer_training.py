@@ -95,3 +95,46 @@ def test_ensemble_mixes_the_members_and_round_trips(tiny_transformer_dir, tiny_t
     write_manifest(directory, {key: manifest[key] for key in ("model_version", "labels", "thresholds")} | {"backend": ensemble.describe()})
     loaded = load_model(directory)
     np.testing.assert_allclose(loaded.backend.predict_proba(texts[:8]).dm, ensemble.predict_proba(texts[:8]).dm, atol=1e-6)
+
+
+def test_an_english_and_italian_ensemble_scores_italian_with_the_linear_member_alone(tiny_transformer_dir, data_dir, tmp_path) -> None:
+    from model.ensemble import mix
+    from training.config import load_config
+    from training.train import train
+
+    recipe = RECIPE.with_name("ensemble_en_it.toml")
+    config = load_config(recipe, (
+        "data.limit=150", "features.static_embeddings=false", "features.max_char_features=20000",
+        "heads.cross_fit_folds=3", "heads.n_jobs=1", "ensemble.weight_step=0.25",
+        f"ensemble.transformer_model={tiny_transformer_dir}",
+    ))
+    directory = train(config, tmp_path / "ensemble-en-it", data_dir=data_dir)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    backend = manifest["backend"]
+    assert backend["transformer_languages"] == ["en"] and backend["linear_only_languages"] == ["it"]
+    # The Italian thresholds are tuned (on the linear member's out-of-fold predictions), not copied.
+    assert set(manifest["thresholds_by_language"]) == {"en", "it"}
+    assert "care_it_val.intent.primary_macro_f1" in manifest["metrics"]
+
+    model = load_model(directory)
+    texts = ["my order never arrived and nobody answers", "il mio ordine non è mai arrivato, nessuno risponde",
+             "do you ship to canada?", "spedite anche in Svizzera?"]
+    languages = ["en", "it", "en", "it"]
+    ensemble = model.backend
+    scored = ensemble.predict_proba(texts, languages)
+    linear = ensemble.members["linear"].predict_proba(texts, languages)
+    italian = np.array(languages) == "it"
+    english = np.flatnonzero(~italian)
+    # The transformer scores the English tweets only (int8 activations are quantised per batch, so
+    # the reference is computed on the same batch).
+    mixed = mix(linear.take(english), ensemble.members["transformer"].predict_proba([texts[row] for row in english]), ensemble.weights)
+    for head in ("intent", "sentiment", "urgency", "dm"):
+        np.testing.assert_allclose(getattr(scored, head)[italian], getattr(linear, head)[italian], atol=1e-7)
+        np.testing.assert_allclose(getattr(scored, head)[english], getattr(mixed, head), atol=1e-6)
+    only_italian = ensemble.predict_proba([texts[1], texts[3]], ["it", "it"])
+    np.testing.assert_allclose(only_italian.urgency, linear.take(np.flatnonzero(italian)).urgency, atol=1e-7)
+    # Without languages (older callers) every tweet gets the mix.
+    everything = mix(ensemble.members["linear"].predict_proba(texts), ensemble.members["transformer"].predict_proba(texts), ensemble.weights)
+    np.testing.assert_allclose(ensemble.predict_proba(texts).dm, everything.dm, atol=1e-6)
+    result = model.score([{"id": "1", "text": texts[1]}], locale="it")[0]
+    assert result["lang"] == "it" and result["lang_supported"] is True
