@@ -179,6 +179,11 @@ class EnsembleBackend:
                 parts[head][mixed] = getattr(chosen, head)
         return HeadProbabilities(**parts)
 
+    def explain(self, texts: Sequence[str], results: list[dict]) -> list[dict]:
+        """The linear member's explanations (`LinearBackend.explain`): the phrases that pushed its
+        share of each score; a transformer gives no phrases to show."""
+        return self.members["linear"].explain(texts, results)
+
     def save(self, directory: Path) -> list[str]:
         written = []
         for name in MEMBERS:

@@ -99,6 +99,7 @@ def test_ensemble_mixes_the_members_and_round_trips(tiny_transformer_dir, tiny_t
 
 def test_an_english_and_italian_ensemble_scores_italian_with_the_linear_member_alone(tiny_transformer_dir, data_dir, tmp_path) -> None:
     from model.ensemble import mix
+    from model.normalise import normalise_tweet
     from training.config import load_config
     from training.train import train
 
@@ -136,5 +137,7 @@ def test_an_english_and_italian_ensemble_scores_italian_with_the_linear_member_a
     # Without languages (older callers) every tweet gets the mix.
     everything = mix(ensemble.members["linear"].predict_proba(texts), ensemble.members["transformer"].predict_proba(texts), ensemble.weights)
     np.testing.assert_allclose(ensemble.predict_proba(texts).dm, everything.dm, atol=1e-6)
-    result = model.score([{"id": "1", "text": texts[1]}], locale="it")[0]
+    result = model.score([{"id": "1", "text": texts[1]}], locale="it", explain=True)[0]
     assert result["lang"] == "it" and result["lang_supported"] is True
+    # Explanations come from the linear member (the Italian tweet's only scorer here).
+    assert result["explanation"] and result["explanation"] == ensemble.members["linear"].explain([normalise_tweet(texts[1])], [result])[0]
