@@ -1,9 +1,10 @@
 """The transformer path trained for real, tiny: fine-tuning through `train()`, the frozen variant,
-the ensemble. Slow (the real MiniLM, an ONNX export each, ~1 minute together)."""
+the ensemble. Slow (the real MiniLM, an ONNX export each, a few minutes together)."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -109,12 +110,15 @@ def test_an_english_and_italian_ensemble_scores_italian_with_the_linear_member_a
         "heads.cross_fit_folds=3", "heads.n_jobs=1", "ensemble.weight_step=0.25",
         f"ensemble.transformer_model={tiny_transformer_dir}",
     ))
-    directory = train(config, tmp_path / "ensemble-en-it", data_dir=data_dir)
+    messages: list[str] = []
+    directory = train(config, tmp_path / "ensemble-en-it", data_dir=data_dir, progress=messages.append)
     manifest = json.loads((directory / "manifest.json").read_text())
     backend = manifest["backend"]
     assert backend["transformer_languages"] == ["en"] and backend["linear_only_languages"] == ["it"]
-    # The Italian thresholds are tuned (on the linear member's out-of-fold predictions), not copied.
+    # The Italian thresholds are tuned on the linear member's out-of-fold predictions of Italian tweets.
     assert set(manifest["thresholds_by_language"]) == {"en", "it"}
+    tuned = [re.search(r"alone: it \((\d+) out-of-fold tweets", message) for message in messages]
+    assert [int(match.group(1)) for match in tuned if match][0] > 0
     assert "care_it_val.intent.primary_macro_f1" in manifest["metrics"]
 
     model = load_model(directory)
