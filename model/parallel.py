@@ -93,9 +93,8 @@ class ParallelScorer:
         times stay current).
         """
         if self.workers == 1:
-            for chunk in chunks:
-                parsed = [parse_record(record) for record in chunk]
-                yield self.model.score(parsed, now=now or datetime.now(timezone.utc), locale=locale)
+            for chunk in chunks:  # `TriageModel.score` validates the records itself
+                yield self.model.score(chunk, now=now or datetime.now(timezone.utc), locale=locale)
             return
         pool = self._executor()
         in_flight: deque = deque()
