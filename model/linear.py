@@ -33,6 +33,7 @@ from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from model.distill import DistillSettings, Embedder, soft_labels, teacher_data, with_soft_rows
 from model.features import FeatureSettings, TweetFeaturiser
 from model.heads import (
     BINARY_OUTPUTS,
@@ -118,14 +119,22 @@ def _fit_one(X, rows, y, weight, c, settings, solver, class_weight=None) -> Logi
     return _regression(c, settings, solver, class_weight).fit(X[rows], y[rows], sample_weight=weight[rows])
 
 
+def _fit_with_soft_rows(X, rows, y, weight, pool_rows, p, pool_weight, c, settings, solver) -> LogisticRegression:
+    # The stacked matrix is built inside the job, like `_fit_one`'s slice.
+    stacked, targets, weights = with_soft_rows(X, rows, y, weight, pool_rows, p, pool_weight)
+    return _regression(c, settings, solver).fit(stacked, targets, sample_weight=weights)
+
+
 class LinearBackend:
     """Featuriser + logistic heads. `fit` expects normalised texts; so does `predict_proba`."""
 
     kind = "linear"
 
-    def __init__(self, features: FeatureSettings, heads: HeadSettings):
+    def __init__(self, features: FeatureSettings, heads: HeadSettings, distill: DistillSettings | None = None):
         self.features = features
         self.heads = heads
+        self.distill = distill or DistillSettings()
+        self.distillation_: dict = {}  # what the teacher did (for the manifest); empty without one
         self.sentiment_language_weights_: dict[str, np.ndarray] = {}  # language -> its own sentiment weights
 
     # -- fitting -------------------------------------------------------------------------------
@@ -135,10 +144,15 @@ class LinearBackend:
         targets: HeadTargets,
         *,
         static_model=None,
+        teacher: Embedder | None = None,
         progress: Progress | None = None,
     ) -> LinearBackend:
-        """Fit the featuriser and every head; keep out-of-fold probabilities of cross-fit rows."""
+        """Fit the featuriser and every head; keep out-of-fold probabilities of cross-fit rows.
+
+        With a `[distill]` teacher, `teacher` embeds texts for it (model.distill)."""
         say = progress or (lambda message: None)
+        if self.distill.teacher != "none" and teacher is None:
+            raise ValueError(f"distill.teacher is {self.distill.teacher!r} but no teacher embedder was given")
         say("fitting the featuriser")
         self.featuriser_ = TweetFeaturiser(self.features).fit(texts, static_model=static_model)
         say("featurising the training texts")
@@ -195,6 +209,8 @@ class LinearBackend:
                 self.classifiers_[output] = model
             else:
                 oof_logits[output][held_out] = model.decision_function(X[held_out])
+        if self.distill.teacher != "none":
+            self._distil(texts, X, targets, teacher, job_keys, fitted, oof_logits, c_of, say)
 
         say("calibrating the binary heads on out-of-fold predictions")
         self.platt_: dict[str, tuple[float, float]] = {}
@@ -218,6 +234,41 @@ class LinearBackend:
             dm=oof_probabilities["dm"],
         )
         return self
+
+    def _distil(self, texts, X, targets, teacher, job_keys, fitted, oof_logits, c_of, say) -> None:
+        """Refit each distilled output's fold models and full model with the teacher's soft labels
+        on the pool; their out-of-fold logits replace the plain ones."""
+        settings = self.distill
+        labels = {output: _binary_target(targets, output) for output in settings.outputs}
+        data = teacher_data(texts, labels, targets.language, settings, teacher, self.heads.seed, say)
+        jobs, keys = [], []
+        for (output, fold, held_out), model in zip(job_keys, fitted):
+            if output not in labels:
+                continue
+            y = labels[output]
+            rows = np.flatnonzero(y != MISSING)
+            if held_out is not None:
+                rows = np.setdiff1d(rows, held_out)
+            pool = data.pool[output]
+            p = soft_labels(data, output, rows, y, targets.weight, model.decision_function(X[pool]), settings)
+            jobs.append(delayed(_fit_with_soft_rows)(
+                X, rows, y, targets.weight, pool, p, settings.weight, c_of[output], self.heads, self.heads.binary_solver
+            ))
+            keys.append((output, held_out))
+        say(f"distillation: refitting {len(jobs)} logistic regressions with the teacher's soft labels")
+        for (output, held_out), model in zip(keys, Parallel(n_jobs=self.heads.n_jobs, prefer="processes")(jobs)):
+            if held_out is None:
+                self.classifiers_[output] = model
+            else:
+                oof_logits[output][held_out] = model.decision_function(X[held_out])
+        self.distillation_ = {
+            "teacher": settings.teacher,
+            "teacher_languages": list(teacher.languages),
+            "outputs": {output: {"labelled": len(data.labelled[output]), "pool": len(data.pool[output])} for output in labels},
+            "weight": settings.weight,
+            "teacher_c": settings.teacher_c,
+            "teacher_share": settings.teacher_share,
+        }
 
     def _stack(self, own_languages: Sequence[str]) -> None:
         """Stack every head's weights so that a batch is scored with one matrix product; the
@@ -318,6 +369,7 @@ class LinearBackend:
             "heads": asdict(self.heads),
             "feature_count": int(self.binary_weights_.shape[0]),
             "sentiment_languages": sorted(self.sentiment_language_weights_),
+            **({"distillation": self.distillation_} if self.distillation_ else {}),
         }
 
     @classmethod

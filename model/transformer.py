@@ -272,6 +272,15 @@ def mean_pooled(encoder):
     return MeanPooled(encoder)
 
 
+def pooled_embeddings(tokenizer: TweetTokenizer, encoder, texts: Sequence[str], batch_size: int, dim: int) -> np.ndarray:
+    """(n, dim) pooled embeddings of normalised texts, in input order, batch by batch."""
+    token_ids = tokenizer.ids(texts)
+    out = np.empty((len(texts), dim), dtype=np.float32)
+    for rows, input_ids, mask in padded_batches(token_ids, batch_size):
+        out[rows] = encoder(input_ids, mask)
+    return out
+
+
 # -- the backend ---------------------------------------------------------------------------------
 class TransformerBackend:
     """Tokeniser + encoder + calibrated heads. `predict_proba` expects normalised texts.
@@ -299,14 +308,7 @@ class TransformerBackend:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """(n, dim) pooled embeddings of normalised texts, in input order."""
-        token_ids = self.tokenizer.ids(texts)
-        out = None
-        for rows, input_ids, mask in padded_batches(token_ids, self.batch_size):
-            pooled = self.encoder(input_ids, mask)
-            if out is None:
-                out = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
-            out[rows] = pooled
-        return out if out is not None else np.empty((0, self.heads.weights.shape[0]), dtype=np.float32)
+        return pooled_embeddings(self.tokenizer, self.encoder, texts, self.batch_size, self.heads.weights.shape[0])
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         return self.heads.logits(self.embed(texts))

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import tomli_w
 
+from model.distill import DistillSettings
 from model.features import FeatureSettings
 from model.linear import HeadSettings
 
@@ -127,6 +128,7 @@ class TrainConfig:
     heads: HeadSettings | None = None
     transformer: TransformerSection | None = None
     ensemble: EnsembleSection | None = None
+    distill: DistillSettings | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -147,9 +149,10 @@ _SECTIONS: dict[str, type] = {
     "heads": HeadSettings,
     "transformer": TransformerSection,
     "ensemble": EnsembleSection,
+    "distill": DistillSettings,
 }
 _REQUIRED = {
-    "linear": ("model", "data", "thresholds", "features", "heads"),
+    "linear": ("model", "data", "thresholds", "features", "heads", "distill"),
     "transformer": ("model", "data", "thresholds", "transformer"),
     "ensemble": ("model", "data", "thresholds", "features", "heads", "ensemble"),
 }
@@ -181,7 +184,10 @@ def _build_section(cls: type, table: Any, section: str) -> Any:
     for name, field in fields.items():
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
         values[name] = _check_type(table[name], default, f"{section}.{name}")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as error:  # a section's own checks (DistillSettings, ...)
+        raise ConfigError(str(error)) from None
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:

@@ -26,6 +26,7 @@ from model.decisions import Thresholds
 from model.labels import DM_REASONS, INTENT_TAGS, SENTIMENTS, URGENCY_LEVELS
 from model.linear import LinearBackend
 from model.triage import TriageModel, fit_backend
+from training.distill import teacher_embedder
 from training.config import TrainConfig
 from training.corpus import build_training_set, intent_tag_matrix
 from training.data import resolve_data_dir
@@ -69,7 +70,7 @@ def build_backend(config: TrainConfig):
     held-out slice), and the thresholds are tuned on those.
     """
     if config.model.backend == "linear":
-        return LinearBackend(config.features, config.heads)
+        return LinearBackend(config.features, config.heads, config.distill)
     if config.model.backend == "transformer":
         from training.finetune import TransformerTrainer  # imports torch only when asked for
 
@@ -154,7 +155,10 @@ def train(
     say(f"training set: {len(training_set.texts)} tweets {training_set.counts}; left out {training_set.excluded}")
 
     backend = build_backend(config)
-    fit_backend(backend, training_set.texts, training_set.targets, progress=say)
+    options = {}
+    if config.distill is not None and config.distill.teacher != "none":
+        options["teacher"] = teacher_embedder(config.distill.teacher, config.heads.n_jobs)
+    fit_backend(backend, training_set.texts, training_set.targets, progress=say, **options)
 
     say("tuning decision thresholds on validation predictions")
     thresholds, thresholds_by_language = tune_model_thresholds(backend, training_set, config)

@@ -1,0 +1,47 @@
+"""The MiniLM teacher's embedder for distillation (`[distill] teacher = "minilm"`, model/distill.py).
+
+The packaged all-MiniLM-L6-v2 encoder, mean-pooled, exported to ONNX and quantised to int8 exactly
+as the frozen transformer path does, embeds the teacher's tweets once during training. Only
+training needs it: the distilled linear model scores without any encoder.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from model.transformer import INFERENCE_BATCH, OnnxEncoder, TweetTokenizer, mean_pooled, pooled_embeddings
+
+TEACHER_MAX_LENGTH = 64  # tokens, as the transformer path's recipes
+
+
+class MiniLMTeacherEmbedder:
+    """l2-normalised MiniLM sentence embeddings of normalised tweets (English: the encoder's language)."""
+
+    languages = ("en",)
+
+    def __init__(self, threads: int):
+        self.threads = threads
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        from training.export_onnx import int8_encoder_bytes
+        from training.finetune import load_pretrained_encoder
+
+        torch.set_num_threads(self.threads)
+        encoder, tokenizer_json = load_pretrained_encoder()
+        onnx = OnnxEncoder(int8_encoder_bytes(mean_pooled(encoder).eval()), self.threads)
+        tokenizer = TweetTokenizer(tokenizer_json, TEACHER_MAX_LENGTH)
+        vectors = pooled_embeddings(tokenizer, onnx, texts, INFERENCE_BATCH, encoder.config.hidden_size)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+
+
+def teacher_embedder(teacher: str, threads: int):
+    """The embedder a recipe's `distill.teacher` names, or None for "none"."""
+    if teacher == "none":
+        return None
+    if teacher == "minilm":
+        return MiniLMTeacherEmbedder(threads)
+    raise ValueError(f"no embedder for distill.teacher {teacher!r}")
