@@ -37,6 +37,7 @@ import numpy as np
 
 from model.heads import BINARY_OUTPUTS, MISSING, HeadProbabilities, HeadTargets
 from model.transformer import (
+    INFERENCE_BATCH,
     ONNX_FILE,
     OUTPUTS,
     TORCH_CONFIG_FILE,
@@ -49,6 +50,7 @@ from model.transformer import (
     holdout_rows,
     mean_pooled,
     padded_batches,
+    pooled_embeddings,
 )
 from training.config import TransformerSection
 
@@ -463,10 +465,9 @@ class TransformerTrainer:
 
         if heads is None:  # frozen: the heads learn from the embeddings the serving runtime gives
             say(f"embedding {len(rows)} training tweets with the frozen encoder ({s.runtime})")
-            probe = TransformerBackend(tokenizer, runtime_encoder, TransformerHeads.uncalibrated(
-                np.zeros((encoder.config.hidden_size, len(OUTPUTS))), np.zeros(len(OUTPUTS)), normalise=True), s.runtime)
             embeddings = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
-            embeddings[rows] = _normalised(probe.embed([texts[row] for row in rows]))
+            embeddings[rows] = _normalised(pooled_embeddings(
+                tokenizer, runtime_encoder, [texts[row] for row in rows], INFERENCE_BATCH, encoder.config.hidden_size))
             say("fitting logistic heads")
             weights, bias = fit_logistic_heads(embeddings, targets, rows, s.frozen_c, s.seed)
             heads = TransformerHeads.uncalibrated(weights, bias, normalise=True)
