@@ -98,16 +98,16 @@ def test_bad_distill_settings_are_one_line_config_errors(override, message) -> N
 
 
 @pytest.mark.slow
-def test_a_distilled_model_trains_with_the_minilm_teacher_and_changes_only_its_outputs(tmp_path, data_dir) -> None:
+def test_a_distilled_model_trains_with_the_minilm_teacher_and_changes_only_its_outputs(tmp_path, data_dir, tiny_model_dir) -> None:
+    from conftest import DEFAULT_RECIPE, TINY_OVERRIDES
     from safetensors.numpy import load_file
 
     from model import load_model
     from model.heads import BINARY_OUTPUTS
     from training.train import train
-    from tests.conftest import DEFAULT_RECIPE, TINY_OVERRIDES
 
     messages: list[str] = []
-    plain = train(load_config(DEFAULT_RECIPE, TINY_OVERRIDES), tmp_path / "plain", data_dir=data_dir)
+    plain = tiny_model_dir  # the same recipe without a teacher
     distilled = train(
         load_config(DEFAULT_RECIPE, [*TINY_OVERRIDES, "distill.teacher=minilm", "distill.pool_size=300"]),
         tmp_path / "distilled", data_dir=data_dir, progress=messages.append,
