@@ -66,11 +66,11 @@ class TeacherData:
 
     labelled: dict[str, np.ndarray]  # output -> rows (training-set indices) the teacher may learn from
     pool: dict[str, np.ndarray]  # output -> pool rows (no label for that output)
-    index: dict[int, int]  # training-set row -> row of `vectors`
-    vectors: np.ndarray
+    rows: np.ndarray  # training-set rows embedded, sorted
+    vectors: np.ndarray  # their embeddings, in that order
 
     def embeddings(self, rows: np.ndarray) -> np.ndarray:
-        return self.vectors[[self.index[int(row)] for row in rows]]
+        return self.vectors[np.searchsorted(self.rows, rows)]
 
 
 def teacher_data(
@@ -98,7 +98,7 @@ def teacher_data(
     say(f"distillation: embedding {len(rows)} tweets for the {settings.teacher} teacher "
         f"({', '.join(f'{output}: {len(labelled[output])} labelled, {len(pool[output])} pool' for output in settings.outputs)})")
     vectors = np.asarray(embedder([texts[row] for row in rows]), dtype=np.float32)
-    return TeacherData(labelled, pool, {int(row): i for i, row in enumerate(rows)}, vectors)
+    return TeacherData(labelled, pool, rows, vectors)
 
 
 def soft_labels(

@@ -82,7 +82,7 @@ class TransformerHeads:
         """(n, len(OUTPUTS)) raw logits of pooled embeddings."""
         embeddings = np.asarray(embeddings, dtype=np.float64)
         if self.normalise:
-            embeddings = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-9)
+            embeddings = l2_normalised(embeddings)
         return embeddings @ self.weights.astype(np.float64) + self.bias
 
     def probabilities(self, logits: np.ndarray) -> HeadProbabilities:
@@ -270,6 +270,11 @@ def mean_pooled(encoder):
             return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
     return MeanPooled(encoder)
+
+
+def l2_normalised(embeddings: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit length (a zero row stays zero): sentence-transformers' convention."""
+    return embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-9)
 
 
 def pooled_embeddings(tokenizer: TweetTokenizer, encoder, texts: Sequence[str], batch_size: int, dim: int) -> np.ndarray:

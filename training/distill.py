@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from model.transformer import INFERENCE_BATCH, OnnxEncoder, TweetTokenizer, mean_pooled, pooled_embeddings
+from model.transformer import INFERENCE_BATCH, OnnxEncoder, TweetTokenizer, l2_normalised, mean_pooled, pooled_embeddings
 
 TEACHER_MAX_LENGTH = 64  # tokens, as the transformer path's recipes
 
@@ -34,8 +34,7 @@ class MiniLMTeacherEmbedder:
         encoder, tokenizer_json = load_pretrained_encoder()
         onnx = OnnxEncoder(int8_encoder_bytes(mean_pooled(encoder).eval()), self.threads)
         tokenizer = TweetTokenizer(tokenizer_json, TEACHER_MAX_LENGTH)
-        vectors = pooled_embeddings(tokenizer, onnx, texts, INFERENCE_BATCH, encoder.config.hidden_size)
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+        return l2_normalised(pooled_embeddings(tokenizer, onnx, texts, INFERENCE_BATCH, encoder.config.hidden_size))
 
 
 def teacher_embedder(teacher: str, threads: int):

@@ -48,6 +48,7 @@ from model.transformer import (
     TransformerHeads,
     TweetTokenizer,
     holdout_rows,
+    l2_normalised,
     mean_pooled,
     padded_batches,
     pooled_embeddings,
@@ -466,7 +467,7 @@ class TransformerTrainer:
         if heads is None:  # frozen: the heads learn from the embeddings the serving runtime gives
             say(f"embedding {len(rows)} training tweets with the frozen encoder ({s.runtime})")
             embeddings = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
-            embeddings[rows] = _normalised(pooled_embeddings(
+            embeddings[rows] = l2_normalised(pooled_embeddings(
                 tokenizer, runtime_encoder, [texts[row] for row in rows], INFERENCE_BATCH, encoder.config.hidden_size))
             say("fitting logistic heads")
             weights, bias = fit_logistic_heads(embeddings, targets, rows, s.frozen_c, s.seed)
@@ -506,6 +507,3 @@ def _config_and_state(encoder) -> tuple[dict, dict]:
     config = encoder.config.to_dict()
     return config, {name: tensor.detach().clone() for name, tensor in encoder.state_dict().items()}
 
-
-def _normalised(embeddings: np.ndarray) -> np.ndarray:
-    return embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-9)

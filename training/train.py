@@ -156,8 +156,8 @@ def train(
 
     backend = build_backend(config)
     options = {}
-    if config.distill is not None and config.distill.teacher != "none":
-        options["teacher"] = teacher_embedder(config.distill.teacher, config.heads.n_jobs)
+    if config.distill is not None:
+        options["teacher"] = teacher_embedder(config.distill.teacher, config.heads.n_jobs)  # None for "none"
     fit_backend(backend, training_set.texts, training_set.targets, progress=say, **options)
 
     say("tuning decision thresholds on validation predictions")
