@@ -49,7 +49,7 @@ def explain_row(
 ) -> dict[str, list[dict]]:
     """Top phrases per head. `outputs` maps an explanation name (e.g. "intent:complaint",
     "sentiment:negative", "urgency", "dm") to the backend output whose logit it explains; `lang`
-    is the language the tweet was scored in (its own sentiment and intent weights)."""
+    is the language the tweet was scored in (its sentiment weights)."""
     featuriser = backend.featuriser_
     names = featuriser.feature_names_
     words = _word_spans(normalised_text)

@@ -1,9 +1,7 @@
 """The fast linear path: one shared featuriser, logistic-regression heads, Platt calibration.
 
 Heads:
-- intent: one binary classifier per tag (complaint, question, praise), multi-label; languages named
-  in `intent_language_weights` score the tags with the shared weights plus their own, learned the
-  same way as sentiment's (below), scaled by `intent_language_scale`;
+- intent: one binary classifier per tag (complaint, question, praise), multi-label;
 - sentiment: one multinomial classifier (our care tweets plus SemEval); languages named in
   `sentiment_language_weights` score with the shared weights plus their own, learned jointly by
   feature augmentation (Daume III 2007: every feature of such a language's tweets is copied into a
@@ -51,8 +49,6 @@ from model.labels import INTENT_TAGS, SENTIMENTS
 HEADS_FILE = "heads.safetensors"
 HEADS_METADATA_KEY = "outputs"
 LANGUAGE_WEIGHTS = "sentiment_weights."  # + a language code: that language's own sentiment weights
-INTENT_LANGUAGE_WEIGHTS = "intent_weights."  # + a language code: that language's own intent-tag weights
-INTENT_COLUMNS = [BINARY_OUTPUTS.index(tag) for tag in INTENT_TAGS]  # the intent tags' columns of the binary heads
 
 Progress = Callable[[str], None]
 
@@ -70,8 +66,6 @@ class HeadSettings:
     sentiment_solver: str = "saga"  # lbfgs needs ~6x longer on 50k rows with dense embedding columns
     sentiment_language_weights: list[str] = field(default_factory=list)  # languages with their own sentiment weights
     sentiment_language_scale: float = 0.5  # their own block's scale: smaller keeps them closer to the shared weights
-    intent_language_weights: list[str] = field(default_factory=list)  # languages with their own intent-tag weights
-    intent_language_scale: float = 1.0  # as sentiment_language_scale, for the intent tags
     cross_fit_folds: int = 5
     max_iter: int = 1000
     seed: int = 13
@@ -101,16 +95,6 @@ def language_augmented(X: sp.csr_matrix, languages: np.ndarray, own: Sequence[st
         mask = (languages == lang).astype(X.dtype) * scale
         blocks.append(sp.diags(mask) @ X)
     return sp.hstack(blocks, format="csr")
-
-
-def _own_weights(coef: np.ndarray, n_features: int, languages: Sequence[str], scale: float) -> dict[str, np.ndarray]:
-    """The weights (features x outputs) each language scores with, from the coefficients of a fit
-    on `language_augmented` features: the shared block plus that language's own block, scaled."""
-    shared = coef[:, :n_features]
-    return {
-        lang: (shared + scale * coef[:, (i + 1) * n_features : (i + 2) * n_features]).T.astype(np.float32)
-        for i, lang in enumerate(languages)
-    }
 
 
 def _heads_layout() -> str:
@@ -152,7 +136,6 @@ class LinearBackend:
         self.distill = distill or DistillSettings()
         self.distillation_: dict = {}  # what the teacher did (for the manifest); empty without one
         self.sentiment_language_weights_: dict[str, np.ndarray] = {}  # language -> its own sentiment weights
-        self.intent_language_weights_: dict[str, np.ndarray] = {}  # language -> its own intent-tag weights
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(
@@ -174,11 +157,6 @@ class LinearBackend:
         self.featuriser_ = TweetFeaturiser(self.features).fit(texts, static_model=static_model)
         say("featurising the training texts")
         X = self.featuriser_.transform(texts)
-        # The intent tags' design matrix: a block of their own for each language named in
-        # `intent_language_weights` (every other output reads X as it is).
-        intent_languages = [lang for lang in self.heads.intent_language_weights if np.any(targets.language == lang)]
-        X_intent = language_augmented(X, targets.language, intent_languages, self.heads.intent_language_scale) if intent_languages else X
-        design = {output: X_intent if output in INTENT_TAGS else X for output in BINARY_OUTPUTS}
 
         c_of = {tag: self.heads.c_intent for tag in INTENT_TAGS}
         c_of.update({cut: self.heads.c_urgency for cut in URGENCY_CUTS}, dm=self.heads.c_dm)
@@ -192,10 +170,10 @@ class LinearBackend:
             always = np.flatnonzero(labelled & ~targets.cross_fit)
             for fold, (train_part, held_out) in enumerate(folds.split(cross, y[cross])):
                 rows = np.concatenate([cross[train_part], always])
-                jobs.append(delayed(_fit_one)(design[output], rows, y, targets.weight, c_of[output], self.heads, binary_solver))
+                jobs.append(delayed(_fit_one)(X, rows, y, targets.weight, c_of[output], self.heads, binary_solver))
                 job_keys.append((output, fold, cross[held_out]))
             rows = np.flatnonzero(labelled)
-            jobs.append(delayed(_fit_one)(design[output], rows, y, targets.weight, c_of[output], self.heads, binary_solver))
+            jobs.append(delayed(_fit_one)(X, rows, y, targets.weight, c_of[output], self.heads, binary_solver))
             job_keys.append((output, None, None))
 
         sentiment_rows = np.flatnonzero(targets.sentiment != MISSING)
@@ -230,9 +208,9 @@ class LinearBackend:
             elif fold is None:
                 self.classifiers_[output] = model
             else:
-                oof_logits[output][held_out] = model.decision_function(design[output][held_out])
+                oof_logits[output][held_out] = model.decision_function(X[held_out])
         if self.distill.teacher != "none":
-            self._distil(texts, design, targets, teacher, job_keys, fitted, oof_logits, c_of, say)
+            self._distil(texts, X, targets, teacher, job_keys, fitted, oof_logits, c_of, say)
 
         say("calibrating the binary heads on out-of-fold predictions")
         self.platt_: dict[str, tuple[float, float]] = {}
@@ -246,7 +224,7 @@ class LinearBackend:
             slope, intercept = self.platt_[output]
             logits = oof_logits[output][self.tuning_rows_]
             oof_probabilities[output] = expit(slope * np.nan_to_num(logits) + intercept)
-        self._stack(X.shape[1], own_languages, intent_languages)
+        self._stack(own_languages)
         # Sentiment is not cross-fitted (a fit on 50k tweets is the costly one); its in-sample
         # probabilities fill the slot and are never used for tuning.
         self.tuning_probabilities_ = HeadProbabilities(
@@ -257,10 +235,9 @@ class LinearBackend:
         )
         return self
 
-    def _distil(self, texts, design, targets, teacher, job_keys, fitted, oof_logits, c_of, say) -> None:
+    def _distil(self, texts, X, targets, teacher, job_keys, fitted, oof_logits, c_of, say) -> None:
         """Refit each distilled output's fold models and full model with the teacher's soft labels
-        on the pool; their out-of-fold logits replace the plain ones. `design`: each output's
-        design matrix."""
+        on the pool; their out-of-fold logits replace the plain ones."""
         settings = self.distill
         labels = {output: _binary_target(targets, output) for output in settings.outputs}
         data = teacher_data(texts, labels, targets.language, settings, teacher, self.heads.seed, say)
@@ -273,9 +250,9 @@ class LinearBackend:
             if held_out is not None:
                 rows = np.setdiff1d(rows, held_out)
             pool = data.pool[output]
-            p = soft_labels(data, output, rows, y, targets.weight, model.decision_function(design[output][pool]), settings)
+            p = soft_labels(data, output, rows, y, targets.weight, model.decision_function(X[pool]), settings)
             jobs.append(delayed(_fit_with_soft_rows)(
-                design[output], rows, y, targets.weight, pool, p, settings.weight, c_of[output], self.heads, self.heads.binary_solver
+                X, rows, y, targets.weight, pool, p, settings.weight, c_of[output], self.heads, self.heads.binary_solver
             ))
             keys.append((output, held_out))
         say(f"distillation: refitting {len(jobs)} logistic regressions with the teacher's soft labels")
@@ -283,7 +260,7 @@ class LinearBackend:
             if held_out is None:
                 self.classifiers_[output] = model
             else:
-                oof_logits[output][held_out] = model.decision_function(design[output][held_out])
+                oof_logits[output][held_out] = model.decision_function(X[held_out])
         self.distillation_ = {
             "teacher": settings.teacher,
             "teacher_languages": list(teacher.languages),
@@ -293,16 +270,13 @@ class LinearBackend:
             "teacher_share": settings.teacher_share,
         }
 
-    def _stack(self, n_features: int, own_languages: Sequence[str], intent_languages: Sequence[str]) -> None:
+    def _stack(self, own_languages: Sequence[str]) -> None:
         """Stack every head's weights so that a batch is scored with one matrix product; the
         sentiment fit's extra blocks (one per language of `own_languages`, in order) become those
-        languages' own sentiment weights, the intent fits' (`intent_languages`) their own intent
-        weights."""
+        languages' own weights."""
         self.binary_weights_ = np.column_stack(
-            [self.classifiers_[output].coef_[0, :n_features] for output in BINARY_OUTPUTS]
+            [self.classifiers_[output].coef_[0] for output in BINARY_OUTPUTS]
         ).astype(np.float32)
-        intent_coef = np.vstack([self.classifiers_[tag].coef_[0] for tag in INTENT_TAGS])
-        self.intent_language_weights_ = _own_weights(intent_coef, n_features, intent_languages, self.heads.intent_language_scale)
         self.binary_bias_ = np.array([self.classifiers_[output].intercept_[0] for output in BINARY_OUTPUTS])
         self.platt_slope_ = np.array([self.platt_[output][0] for output in BINARY_OUTPUTS])
         self.platt_intercept_ = np.array([self.platt_[output][1] for output in BINARY_OUTPUTS])
@@ -310,9 +284,15 @@ class LinearBackend:
         if classes != list(range(len(SENTIMENTS))):
             raise ValueError(f"sentiment classifier saw classes {classes}, expected all of {SENTIMENTS}")
         coef = self.sentiment_classifier_.coef_
-        self.sentiment_weights_ = coef[:, :n_features].T.astype(np.float32)
+        n_features = self.binary_weights_.shape[0]
+        shared = coef[:, :n_features]
+        self.sentiment_weights_ = shared.T.astype(np.float32)
         self.sentiment_bias_ = self.sentiment_classifier_.intercept_.copy()
-        self.sentiment_language_weights_ = _own_weights(coef, n_features, own_languages, self.heads.sentiment_language_scale)
+        scale = self.heads.sentiment_language_scale
+        self.sentiment_language_weights_ = {
+            lang: (shared + scale * coef[:, (i + 1) * n_features : (i + 2) * n_features]).T.astype(np.float32)
+            for i, lang in enumerate(own_languages)
+        }
 
     # -- scoring -------------------------------------------------------------------------------
     def featurise(self, texts: Sequence[str]) -> sp.csr_matrix:
@@ -321,39 +301,31 @@ class LinearBackend:
 
     def predict_proba(self, texts: Sequence[str], languages: Sequence[str] | None = None) -> HeadProbabilities:
         """Calibrated probabilities of every head for normalised texts; `languages` (one code per
-        text) picks a language's own sentiment and intent weights where it has them, else the
-        shared ones."""
+        text) picks a language's own sentiment weights where it has them, else the shared ones."""
         return self.probabilities_from_features(self.featurise(texts), languages)
 
     def probabilities_from_features(self, X: sp.csr_matrix, languages: Sequence[str] | None = None) -> HeadProbabilities:
         logits = np.asarray(X @ self.binary_weights_, dtype=np.float64) + self.binary_bias_
+        binary = expit(self.platt_slope_ * logits + self.platt_intercept_)
         sentiment_logits = np.asarray(X @ self.sentiment_weights_, dtype=np.float64) + self.sentiment_bias_
-        if languages is not None and (self.sentiment_language_weights_ or self.intent_language_weights_):
+        if languages is not None and self.sentiment_language_weights_:
             languages = np.asarray(languages, dtype=object)
-            for lang, weights in self.intent_language_weights_.items():
-                rows = np.flatnonzero(languages == lang)
-                if len(rows):
-                    own = np.asarray(X[rows] @ weights, dtype=np.float64) + self.binary_bias_[INTENT_COLUMNS]
-                    logits[np.ix_(rows, INTENT_COLUMNS)] = own
             for lang, weights in self.sentiment_language_weights_.items():
                 rows = np.flatnonzero(languages == lang)
                 if len(rows):
                     sentiment_logits[rows] = np.asarray(X[rows] @ weights, dtype=np.float64) + self.sentiment_bias_
-        binary = expit(self.platt_slope_ * logits + self.platt_intercept_)
         return head_probabilities(binary, sentiment_logits)
 
     def contributions(self, X: sp.csr_matrix, row: int, head: str, lang: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Column indices and logit contributions of one tweet's features to one output.
 
         `head` is a binary output name (see `BINARY_OUTPUTS`) or `sentiment:<label>`; `lang` the
-        tweet's language (its own sentiment and intent weights, where it has them).
+        tweet's language (its own sentiment weights, where it has them).
         """
         vector = X.getrow(row)
         if head.startswith("sentiment:"):
             column = SENTIMENTS.index(head.split(":", 1)[1])
             weights = self.sentiment_language_weights_.get(lang, self.sentiment_weights_)[:, column]
-        elif head in INTENT_TAGS and lang in self.intent_language_weights_:
-            weights = self.intent_language_weights_[lang][:, INTENT_TAGS.index(head)]
         else:
             weights = self.binary_weights_[:, BINARY_OUTPUTS.index(head)]
         return vector.indices, vector.data * weights[vector.indices]
@@ -383,7 +355,6 @@ class LinearBackend:
                 "sentiment_weights": self.sentiment_weights_,
                 "sentiment_bias": self.sentiment_bias_,
                 **{f"{LANGUAGE_WEIGHTS}{lang}": weights for lang, weights in self.sentiment_language_weights_.items()},
-                **{f"{INTENT_LANGUAGE_WEIGHTS}{lang}": weights for lang, weights in self.intent_language_weights_.items()},
             },
             directory / HEADS_FILE,
             metadata={HEADS_METADATA_KEY: _heads_layout()},
@@ -398,7 +369,6 @@ class LinearBackend:
             "heads": asdict(self.heads),
             "feature_count": int(self.binary_weights_.shape[0]),
             "sentiment_languages": sorted(self.sentiment_language_weights_),
-            "intent_languages": sorted(self.intent_language_weights_),
             **({"distillation": self.distillation_} if self.distillation_ else {}),
         }
 
@@ -415,15 +385,10 @@ class LinearBackend:
             for name in heads.keys():
                 if name.startswith(LANGUAGE_WEIGHTS):
                     backend.sentiment_language_weights_[name.removeprefix(LANGUAGE_WEIGHTS)] = heads.get_tensor(name)
-                elif name.startswith(INTENT_LANGUAGE_WEIGHTS):
-                    backend.intent_language_weights_[name.removeprefix(INTENT_LANGUAGE_WEIGHTS)] = heads.get_tensor(name)
                 else:
                     setattr(backend, f"{name}_", heads.get_tensor(name))
         shapes = {backend.binary_weights_.shape[0], backend.sentiment_weights_.shape[0]}
         shapes |= {weights.shape[0] for weights in backend.sentiment_language_weights_.values()}
-        shapes |= {weights.shape[0] for weights in backend.intent_language_weights_.values()}
         if shapes != {backend.featuriser_.transform(["ok"]).shape[1]}:
             raise ValueError("the heads do not match the featuriser: the artifact is inconsistent")
-        if any(weights.shape[1] != len(INTENT_TAGS) for weights in backend.intent_language_weights_.values()):
-            raise ValueError("a language's intent weights do not match the intent tags: the artifact is inconsistent")
         return backend

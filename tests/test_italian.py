@@ -199,78 +199,29 @@ def test_language_augmented_copies_a_languages_rows_into_its_own_scaled_block():
     assert language_augmented(X, np.array(["en"] * 3, dtype=object), [], 0.5).shape == (3, 2)
 
 
-def test_italian_tweets_score_with_their_own_sentiment_and_intent_weights(tiny_model, tiny_model_dir):
+def test_italian_tweets_score_with_their_own_sentiment_weights(tiny_model, tiny_model_dir):
     import numpy as np
-
-    from model.heads import BINARY_OUTPUTS
-    from model.labels import INTENT_TAGS
 
     backend = tiny_model.backend
     assert tiny_model.manifest["backend"]["sentiment_languages"] == ["it"]
-    assert tiny_model.manifest["backend"]["intent_languages"] == ["it"]
     assert set(backend.sentiment_language_weights_) == {"it"}  # saved and loaded with the heads
-    assert set(backend.intent_language_weights_) == {"it"}
     own = backend.sentiment_language_weights_["it"]
     assert own.shape == backend.sentiment_weights_.shape and not np.allclose(own, backend.sentiment_weights_)
-    own_intent = backend.intent_language_weights_["it"]
-    shared_intent = backend.binary_weights_[:, [BINARY_OUTPUTS.index(tag) for tag in INTENT_TAGS]]
-    assert own_intent.shape == shared_intent.shape and not np.allclose(own_intent, shared_intent)
 
     text = ITALIAN_COMPLAINT["text"]
     as_italian = tiny_model.predict_proba([text], ["it"])
     as_english = tiny_model.predict_proba([text], ["en"])
-    assert not np.allclose(as_italian.sentiment, as_english.sentiment)
-    assert not np.allclose(as_italian.intent, as_english.intent)
-    # Urgency and DM have no language weights of their own.
-    np.testing.assert_allclose(as_italian.urgency, as_english.urgency)
-    np.testing.assert_allclose(as_italian.dm, as_english.dm)
-    detected = tiny_model.predict_proba([text])  # detected: it
-    np.testing.assert_allclose(detected.sentiment, as_italian.sentiment)
-    np.testing.assert_allclose(detected.intent, as_italian.intent)
+    assert not np.allclose(as_italian.sentiment, as_english.sentiment)  # only sentiment has own weights
+    np.testing.assert_allclose(as_italian.intent, as_english.intent)
+    np.testing.assert_allclose(tiny_model.predict_proba([text]).sentiment, as_italian.sentiment)  # detected: it
     [result] = tiny_model.score([ITALIAN_COMPLAINT], now=NOW)
     scores = [result["sentiment"]["scores"][label] for label in ("negative", "neutral", "positive")]
     np.testing.assert_allclose(scores, as_italian.sentiment[0], atol=1e-4)
-    intent_scores = [result["intent"]["scores"][tag] for tag in INTENT_TAGS]
-    np.testing.assert_allclose(intent_scores, as_italian.intent[0], atol=1e-4)
 
-    # The explanation of an Italian tweet adds up its Italian weights, for sentiment and intent.
+    # The explanation of an Italian tweet's sentiment adds up its Italian weights.
     features = backend.featurise([normalise_tweet(text)])
     columns, contributions = backend.contributions(features, 0, "sentiment:negative", "it")
     np.testing.assert_allclose(contributions, features.data * own[columns, 0], rtol=1e-6)
-    columns, contributions = backend.contributions(features, 0, "complaint", "it")
-    np.testing.assert_allclose(contributions, features.data * own_intent[columns, 0], rtol=1e-6)
-    columns, contributions = backend.contributions(features, 0, "complaint", "en")
-    np.testing.assert_allclose(contributions, features.data * shared_intent[columns, 0], rtol=1e-6)
-
-
-@pytest.mark.slow
-def test_intent_language_weights_are_the_shared_ones_plus_the_scaled_own_block(data_dir, tiny_config):
-    """The intent tags' fit sees each Italian row twice (shared columns and its own block, scaled);
-    stacking splits the coefficients back, so an Italian tweet scores with shared + scale * own
-    and an English one with the shared weights alone; scale 0 gives Italian the shared weights."""
-    import dataclasses
-
-    import numpy as np
-
-    from model.heads import BINARY_OUTPUTS
-    from model.labels import INTENT_TAGS
-    from model.linear import LinearBackend
-    from model.triage import fit_backend
-    from training.corpus import build_training_set
-
-    training_set = build_training_set(tiny_config.data, data_dir)
-    columns = [BINARY_OUTPUTS.index(tag) for tag in INTENT_TAGS]
-    for scale in (0.0, 1.0):
-        heads = dataclasses.replace(tiny_config.heads, intent_language_scale=scale)
-        backend = fit_backend(LinearBackend(tiny_config.features, heads, tiny_config.distill), training_set.texts, training_set.targets)
-        n_features = backend.binary_weights_.shape[0]
-        for i, tag in enumerate(INTENT_TAGS):
-            coef = backend.classifiers_[tag].coef_[0]
-            assert coef.shape == (2 * n_features,)  # shared block + the Italian block
-            np.testing.assert_allclose(backend.binary_weights_[:, columns[i]], coef[:n_features], rtol=1e-6)
-            np.testing.assert_allclose(backend.intent_language_weights_["it"][:, i], coef[:n_features] + scale * coef[n_features:], rtol=1e-5, atol=1e-7)
-        if scale == 0.0:
-            np.testing.assert_allclose(backend.intent_language_weights_["it"], backend.binary_weights_[:, columns])
 
 
 def test_italian_badge_and_reasons_with_locale_it(tiny_model):
