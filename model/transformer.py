@@ -286,6 +286,12 @@ def pooled_embeddings(tokenizer: TweetTokenizer, encoder, texts: Sequence[str], 
     return out
 
 
+def sentence_embeddings(tokenizer: TweetTokenizer, encoder, texts: Sequence[str], dim: int) -> np.ndarray:
+    """(n, dim) l2-normalised pooled embeddings of normalised texts: what a frozen encoder gives its
+    logistic heads (the frozen transformer path) or the distillation teacher."""
+    return l2_normalised(pooled_embeddings(tokenizer, encoder, texts, INFERENCE_BATCH, dim))
+
+
 # -- the backend ---------------------------------------------------------------------------------
 class TransformerBackend:
     """Tokeniser + encoder + calibrated heads. `predict_proba` expects normalised texts.

@@ -11,9 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
-from model.transformer import INFERENCE_BATCH, OnnxEncoder, TweetTokenizer, l2_normalised, mean_pooled, pooled_embeddings
-
-TEACHER_MAX_LENGTH = 64  # tokens, as the transformer path's recipes
+from model.transformer import OnnxEncoder, TweetTokenizer, mean_pooled, sentence_embeddings
+from training.config import TransformerSection
 
 
 class MiniLMTeacherEmbedder:
@@ -33,14 +32,14 @@ class MiniLMTeacherEmbedder:
         torch.set_num_threads(self.threads)
         encoder, tokenizer_json = load_pretrained_encoder()
         onnx = OnnxEncoder(int8_encoder_bytes(mean_pooled(encoder).eval()), self.threads)
-        tokenizer = TweetTokenizer(tokenizer_json, TEACHER_MAX_LENGTH)
-        return l2_normalised(pooled_embeddings(tokenizer, onnx, texts, INFERENCE_BATCH, encoder.config.hidden_size))
+        tokenizer = TweetTokenizer(tokenizer_json, TransformerSection.max_length)  # the transformer path's default
+        return sentence_embeddings(tokenizer, onnx, texts, encoder.config.hidden_size)
+
+
+_EMBEDDERS = {"minilm": MiniLMTeacherEmbedder}  # model.distill.TEACHERS beside "none"
 
 
 def teacher_embedder(teacher: str, threads: int):
-    """The embedder a recipe's `distill.teacher` names, or None for "none"."""
-    if teacher == "none":
-        return None
-    if teacher == "minilm":
-        return MiniLMTeacherEmbedder(threads)
-    raise ValueError(f"no embedder for distill.teacher {teacher!r}")
+    """The embedder a recipe's `distill.teacher` names (DistillSettings has checked the name), or
+    None for "none"."""
+    return None if teacher == "none" else _EMBEDDERS[teacher](threads)

@@ -37,7 +37,6 @@ import numpy as np
 
 from model.heads import BINARY_OUTPUTS, MISSING, HeadProbabilities, HeadTargets
 from model.transformer import (
-    INFERENCE_BATCH,
     ONNX_FILE,
     OUTPUTS,
     TORCH_CONFIG_FILE,
@@ -48,10 +47,9 @@ from model.transformer import (
     TransformerHeads,
     TweetTokenizer,
     holdout_rows,
-    l2_normalised,
     mean_pooled,
     padded_batches,
-    pooled_embeddings,
+    sentence_embeddings,
 )
 from training.config import TransformerSection
 
@@ -467,8 +465,8 @@ class TransformerTrainer:
         if heads is None:  # frozen: the heads learn from the embeddings the serving runtime gives
             say(f"embedding {len(rows)} training tweets with the frozen encoder ({s.runtime})")
             embeddings = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
-            embeddings[rows] = l2_normalised(pooled_embeddings(
-                tokenizer, runtime_encoder, [texts[row] for row in rows], INFERENCE_BATCH, encoder.config.hidden_size))
+            embeddings[rows] = sentence_embeddings(
+                tokenizer, runtime_encoder, [texts[row] for row in rows], encoder.config.hidden_size)
             say("fitting logistic heads")
             weights, bias = fit_logistic_heads(embeddings, targets, rows, s.frozen_c, s.seed)
             heads = TransformerHeads.uncalibrated(weights, bias, normalise=True)
